@@ -52,7 +52,7 @@ CLASSIFIER_FAMILIES = ("logistic_regression", "random_forest", "extra_trees", "h
 REGRESSOR_FAMILIES = ("ridge", "random_forest", "extra_trees", "hist_gradient_boosting")
 
 _DEFAULT_TREE_SPACE = {
-    "n_estimators": {"type": "int", "low": 50, "high": 300, "log": True},
+    "n_estimators": {"type": "int", "low": 30, "high": 200, "log": True},
     "max_depth": {"type": "int", "low": 3, "high": 30, "log": True},
     "min_samples_leaf": {"type": "int", "low": 1, "high": 50, "log": True},
     "max_features": {"type": "float", "low": 0.1, "high": 1.0},
@@ -84,6 +84,9 @@ class SearchConfig(StrictModel):
     budget: int = Field(default=40, ge=1, description="total number of evaluated configurations")
     cv_folds: int = Field(default=3, ge=2, le=20)
     strategy: Literal["coarse_to_fine", "random", "grid"] = "coarse_to_fine"
+    max_rows: int | None = Field(
+        default=10_000, ge=100, description="rows (stratified sample) used to score trials; the winner is refit on all"
+    )
     families: dict[str, FamilySpace] | None = Field(
         default=None, description="model family -> parameter -> range; defaults per task"
     )

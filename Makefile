@@ -1,0 +1,48 @@
+# Two commands matter: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+export MLFLOW_DISABLE_TELEMETRY ?= true
+
+.PHONY: install install-dev demo test test-fast bench lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+## Train on the bundled Adult census data with the embedded engines (local Prefect, sqlite MLflow).
+demo: install
+	$(BIN)/mleng train configs/adult.yaml
+
+## The whole test suite, slow end-to-end flows included.
+test: install-dev
+	$(BIN)/pytest -q
+
+## Unit tests only (no Prefect engine, no end-to-end flows).
+test-fast: install-dev
+	$(BIN)/pytest -q -m "not slow"
+
+## Benchmarks, side by side with the tools users would otherwise pick (tables printed, JSON in bench/results).
+bench: install-dev
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/bootstrap.py
+
+lint: install-dev
+	$(BIN)/ruff check mleng tasks flows tests bench
+
+clean:
+	rm -rf mlflow.db mlartifacts mlruns .pytest_cache

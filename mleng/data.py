@@ -1,0 +1,168 @@
+"""Load a dataset as its card describes it, infer feature columns, and split it for training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from mleng.config import DatasetCard
+from mleng.errors import DataError
+
+
+@dataclass(frozen=True)
+class FeatureColumns:
+    """The raw input columns of the model, by kind; everything else in the frame is not an input."""
+
+    numeric: list[str]
+    categorical: list[str]
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+def read_table(path: Path, file_format: str) -> pd.DataFrame:
+    """Read a CSV or Parquet file, turning every reader failure into a message that names the file."""
+    if not path.exists():
+        raise DataError(f"Data file {path} does not exist; fix 'path' in the dataset card (relative paths resolve against the card's folder)")
+    if path.is_dir():
+        raise DataError(f"Data path {path} is a folder, not a file; point 'path' in the dataset card at a {file_format} file")
+    try:
+        if file_format == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"Data file {path} is empty (0 rows, no header); supply a {file_format} file with a header row and data") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise DataError(
+            f"Data file {path} cannot be read as {file_format}: {first_line}. "
+            f"Check the file is a valid {file_format} file (delimiter, encoding, compression) or fix 'format' in the card"
+        ) from None
+
+
+def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
+    """Check the target fits the task; for classification, match `positive_label` to the stored values.
+
+    A CSV may store labels as integers while YAML gives the positive label as a string (or the
+    reverse), so labels are compared by their text form.
+    """
+    present = target.dropna()
+    if card.task == "regression":
+        if not pd.api.types.is_numeric_dtype(present):
+            raise DataError(f"Target column '{card.target}' must be numeric for task 'regression' (dtype {present.dtype}); set task to binary or multiclass")
+        return target
+    labels = pd.unique(present)
+    if len(labels) < 2:
+        raise DataError(
+            f"Target column '{card.target}' has a single class ({list(labels)[:1]}) in {len(present)} labelled rows; "
+            "a classifier needs at least two classes: check the file or the target column"
+        )
+    if card.task == "binary" and len(labels) > 2:
+        raise DataError(f"Target column '{card.target}' has {len(labels)} classes but the card says task 'binary'; set task: multiclass")
+    if card.task == "binary" and card.positive_label is not None:
+        if card.positive_label not in set(labels):
+            matches = [label for label in labels if str(label) == str(card.positive_label)]
+            if not matches:
+                raise DataError(
+                    f"positive_label {card.positive_label!r} is not a value of target column '{card.target}' "
+                    f"(values: {sorted(map(str, labels))}); fix positive_label in the card"
+                )
+            card.positive_label = matches[0].item() if hasattr(matches[0], "item") else matches[0]
+    return target
+
+
+def load_dataset(card: DatasetCard) -> pd.DataFrame:
+    """Read the card's data and check what training cannot do without: rows, target, declared columns."""
+    frame = read_table(card.path, card.format)
+    if frame.empty:
+        raise DataError(f"Data file {card.path} has a header but 0 rows; supply data rows")
+    declared = [card.target, *card.id_columns, *([card.timestamp_column] if card.timestamp_column else [])]
+    declared += [*(card.numeric_columns or []), *(card.categorical_columns or [])]
+    missing = [column for column in dict.fromkeys(declared) if column not in frame.columns]
+    if missing:
+        raise DataError(
+            f"Data file {card.path} ({len(frame)} rows) lacks columns {missing} named in the card; "
+            f"its columns are {list(frame.columns)[:30]}. Fix the card or the file"
+        )
+    normalize_target(frame[card.target], card)
+    return frame
+
+
+def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColumns:
+    """Feature columns by kind: the card's lists where given, the column dtypes otherwise."""
+    excluded = {card.target, *card.id_columns, *([card.timestamp_column] if card.timestamp_column else [])}
+    if card.numeric_columns is not None and card.categorical_columns is not None:
+        return FeatureColumns(list(card.numeric_columns), list(card.categorical_columns))
+    declared = set(card.numeric_columns or []) | set(card.categorical_columns or [])
+    numeric = list(card.numeric_columns or [])
+    categorical = list(card.categorical_columns or [])
+    for column in frame.columns:
+        if column in excluded or column in declared:
+            continue
+        series = frame[column]
+        is_number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if card.numeric_columns is None and is_number:
+            numeric.append(column)
+        elif card.categorical_columns is None and not is_number:
+            categorical.append(column)
+    if not numeric and not categorical:
+        raise DataError(f"Data file {card.path} has no feature columns besides target/id/timestamp; add feature columns to the data")
+    return FeatureColumns(numeric, categorical)
+
+
+def prepare_features(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
+    """The model's raw input: numerics as float64 (so a missing value at serving time is never a type
+    error against an integer schema), categoricals as strings or missing."""
+    features = frame[columns.all].copy()
+    for column in columns.numeric:
+        values = pd.to_numeric(features[column], errors="coerce").astype("float64")
+        features[column] = values.where(np.isfinite(values))
+    for column in columns.categorical:
+        values = features[column]
+        features[column] = values.where(values.isna(), values.astype(str)).astype(object)
+    return features
+
+
+def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train/test split: temporal when the card has a timestamp, stratified for classification, seeded."""
+    frame = frame[frame[card.target].notna()]
+    if card.timestamp_column:
+        ordered = frame.assign(_order=pd.to_datetime(frame[card.timestamp_column], errors="coerce"))
+        ordered = ordered.sort_values("_order", kind="stable").drop(columns="_order")
+        cut = int(round(len(ordered) * (1 - card.test_size)))
+        train, test = ordered.iloc[:cut], ordered.iloc[cut:]
+    else:
+        stratify = None
+        if card.task != "regression":
+            counts = frame[card.target].value_counts()
+            if counts.min() < 2:
+                raise DataError(
+                    f"Class {counts.idxmin()!r} of target '{card.target}' has {counts.min()} row; a stratified split needs "
+                    "at least 2 rows per class: add rows or merge the rare class"
+                )
+            stratify = frame[card.target]
+        train, test = train_test_split(frame, test_size=card.test_size, random_state=seed, stratify=stratify)
+    if len(train) == 0 or len(test) == 0:
+        raise DataError(f"Data file {card.path} has {len(frame)} labelled rows, too few to split with test_size {card.test_size}; add rows")
+    if card.task != "regression" and train[card.target].nunique() < 2:
+        raise DataError(f"The training part has a single class of '{card.target}' after the split; add rows of the other classes")
+    return train, test
+
+
+def cap_rows(features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+    """A seeded (stratified for classification) sample of at most `search.max_rows` rows for scoring trials.
+
+    Trials rank configurations; a sample ranks them nearly as well at a fraction of the cost, and
+    the winner is refit on every training row.
+    """
+    limit = card.search.max_rows
+    if limit is None or len(features) <= limit:
+        return features, target
+    stratify = target if card.task != "regression" and target.value_counts().min() >= 2 else None
+    sample_x, _, sample_y, _ = train_test_split(features, target, train_size=limit, random_state=seed, stratify=stratify)
+    return sample_x, sample_y

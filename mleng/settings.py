@@ -1,0 +1,26 @@
+"""Runtime defaults for the embedded engines, applied before Prefect or MLflow is imported."""
+
+from __future__ import annotations
+
+import os
+
+# Each default fixes a measured problem on small offline machines (see NOTES in the README):
+# telemetry that needs DNS, a temporary server slower to start than Prefect's 20 s default,
+# input hashing of large frames for caching we do not use, and noisy progress output.
+RUNTIME_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+    "PREFECT_TASKS_DEFAULT_NO_CACHE": "true",
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+
+def apply_runtime_defaults() -> None:
+    """Set each default unless the user already chose a value."""
+    for key, value in RUNTIME_DEFAULTS.items():
+        os.environ.setdefault(key, value)

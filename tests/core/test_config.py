@@ -1,0 +1,97 @@
+"""Dataset cards: strict, explicit about every bad field."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mleng.config import DatasetCard, load_card, resolve_expectations_path
+from mleng.errors import CardError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def minimal(**overrides) -> dict:
+    card = {"name": "toy", "path": "toy.csv", "target": "y", "task": "binary", "model_name": "toy-model"}
+    card.update(overrides)
+    return card
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_bundled_adult_card_loads_with_data_path_resolved_against_card_folder():
+    card = load_card(ROOT / "configs" / "adult.yaml")
+    assert card.path == ROOT / "data" / "adult.csv.gz"
+    assert card.path.exists()
+    assert set(card.search.families) == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
+
+
+def test_unknown_field_is_an_error_naming_the_field(tmp_path):
+    with pytest.raises(CardError, match=r"targte: unknown field"):
+        load_card(write(tmp_path, minimal(targte="y")))
+
+
+def test_wrong_type_is_an_error_naming_the_nested_field(tmp_path):
+    with pytest.raises(CardError, match=r"search\.budget"):
+        load_card(write(tmp_path, minimal(search={"budget": "many"})))
+
+
+def test_missing_required_field_is_named(tmp_path):
+    data = minimal()
+    del data["target"]
+    with pytest.raises(CardError, match=r"target: required field is missing"):
+        load_card(write(tmp_path, data))
+
+
+def test_budget_below_number_of_families_is_rejected_with_the_fix(tmp_path):
+    with pytest.raises(CardError, match=r"budget 2 is below the number of model families \(3"):
+        load_card(write(tmp_path, minimal(search={"budget": 2})))
+
+
+def test_metric_must_fit_the_task(tmp_path):
+    with pytest.raises(CardError, match=r"metric 'rmse' does not fit task 'binary'"):
+        load_card(write(tmp_path, minimal(metric="rmse")))
+
+
+def test_defaults_follow_the_task():
+    regression = DatasetCard.model_validate(minimal(task="regression"))
+    assert regression.metric == "rmse" and regression.lower_is_better
+    assert "ridge" in regression.search.families
+    binary = DatasetCard.model_validate(minimal())
+    assert binary.metric == "roc_auc" and not binary.lower_is_better
+
+
+def test_log_scale_range_must_be_positive(tmp_path):
+    space = {"logistic_regression": {"C": {"type": "float", "low": 0, "high": 1, "log": True}}}
+    with pytest.raises(CardError, match=r"log-scale parameter needs 'low' > 0"):
+        load_card(write(tmp_path, minimal(search={"budget": 4, "families": space})))
+
+
+def test_missing_card_file_names_the_path(tmp_path):
+    with pytest.raises(CardError, match=r"nope\.yaml does not exist"):
+        load_card(tmp_path / "nope.yaml")
+
+
+def test_card_that_is_not_a_mapping_is_rejected(tmp_path):
+    path = tmp_path / "card.yaml"
+    path.write_text("- just\n- a list\n")
+    with pytest.raises(CardError, match="must be a YAML mapping"):
+        load_card(path)
+
+
+def test_expectations_default_to_current_folder_and_explicit_paths_resolve_against_card(tmp_path):
+    card = load_card(write(tmp_path, minimal()))
+    assert resolve_expectations_path(card) == Path("expectations") / "toy.json"
+    explicit = load_card(write(tmp_path, minimal(expectations="suites/toy.json")))
+    assert resolve_expectations_path(explicit) == (tmp_path / "suites" / "toy.json").resolve()
+
+
+def test_with_budget_revalidates():
+    card = DatasetCard.model_validate(minimal())
+    assert card.with_budget(12).search.budget == 12
+    with pytest.raises(CardError, match="--budget"):
+        card.with_budget(1)

@@ -1,0 +1,131 @@
+"""Loading and splitting: bad files fail with messages that name the file and the fix."""
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mleng.config import DatasetCard
+from mleng.data import cap_rows, infer_feature_columns, load_dataset, prepare_features, split_dataset
+from mleng.errors import DataError
+
+
+def card_for(path, **overrides) -> DatasetCard:
+    values = {"name": "toy", "path": str(path), "target": "y", "task": "binary", "model_name": "toy"}
+    values.update(overrides)
+    return DatasetCard.model_validate(values)
+
+
+@pytest.fixture
+def toy_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=200),
+            "n": rng.integers(0, 5, size=200),
+            "c": rng.choice(["a", "b", "c"], size=200),
+            "when": pd.date_range("2020-01-01", periods=200, freq="D").astype(str),
+            "y": rng.choice(["yes", "no"], size=200, p=[0.3, 0.7]),
+        }
+    )
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_missing_file_names_the_path_and_the_card_field(tmp_path):
+    with pytest.raises(DataError, match=r"absent\.csv does not exist; fix 'path'"):
+        load_dataset(card_for(tmp_path / "absent.csv"))
+
+
+def test_empty_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv is empty"):
+        load_dataset(card_for(path))
+
+
+def test_header_only_file_reports_zero_rows(tmp_path):
+    path = tmp_path / "header.csv"
+    path.write_text("x,y\n")
+    with pytest.raises(DataError, match="0 rows"):
+        load_dataset(card_for(path))
+
+
+def test_unreadable_csv_names_the_file(tmp_path):
+    path = tmp_path / "binary.csv"
+    path.write_bytes(gzip.compress(b"x,y\n1,2\n") + b"\xff\xfe garbage")
+    with pytest.raises(DataError, match=r"binary\.csv cannot be read as csv"):
+        load_dataset(card_for(path))
+
+
+def test_missing_target_lists_the_columns_present(toy_csv):
+    with pytest.raises(DataError, match=r"lacks columns \['label'\].*'x'"):
+        load_dataset(card_for(toy_csv, target="label"))
+
+
+def test_single_class_target_is_rejected(tmp_path):
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"x": range(10), "y": ["a"] * 10}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="single class"):
+        load_dataset(card_for(path))
+
+
+def test_binary_card_with_three_classes_says_to_use_multiclass(tmp_path):
+    path = tmp_path / "three.csv"
+    pd.DataFrame({"x": range(9), "y": ["a", "b", "c"] * 3}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="task: multiclass"):
+        load_dataset(card_for(path))
+
+
+def test_positive_label_matches_integer_labels_given_as_text(tmp_path):
+    path = tmp_path / "ints.csv"
+    pd.DataFrame({"x": range(10), "y": [0, 1] * 5}).to_csv(path, index=False)
+    card = card_for(path, positive_label="1")
+    load_dataset(card)
+    assert card.positive_label == 1
+
+
+def test_unknown_positive_label_is_rejected(toy_csv):
+    with pytest.raises(DataError, match="positive_label 'maybe'"):
+        load_dataset(card_for(toy_csv, positive_label="maybe"))
+
+
+def test_columns_are_inferred_by_dtype_excluding_target_and_timestamp(toy_csv):
+    card = card_for(toy_csv, timestamp_column="when")
+    columns = infer_feature_columns(load_dataset(card), card)
+    assert columns.numeric == ["x", "n"] and columns.categorical == ["c"]
+
+
+def test_prepared_features_are_float_and_object_with_inf_as_missing():
+    frame = pd.DataFrame({"n": [1, 2, 3], "x": [1.0, np.inf, -np.inf], "c": ["a", None, "b"]})
+    from mleng.data import FeatureColumns
+
+    prepared = prepare_features(frame, FeatureColumns(["n", "x"], ["c"]))
+    assert prepared["n"].dtype == "float64"
+    assert prepared["x"].isna().tolist() == [False, True, True]
+    assert prepared["c"].tolist()[0] == "a" and pd.isna(prepared["c"].tolist()[1])
+
+
+def test_stratified_split_keeps_class_shares_and_is_seeded(toy_csv):
+    card = card_for(toy_csv)
+    frame = load_dataset(card)
+    train, test = split_dataset(frame, card, seed=3)
+    again, _ = split_dataset(frame, card, seed=3)
+    assert train.index.equals(again.index)
+    assert len(test) == 40
+    assert abs((train.y == "yes").mean() - (test.y == "yes").mean()) < 0.03
+
+
+def test_temporal_split_puts_the_latest_rows_in_test(toy_csv):
+    card = card_for(toy_csv, timestamp_column="when")
+    train, test = split_dataset(load_dataset(card), card, seed=0)
+    assert pd.to_datetime(train.when).max() < pd.to_datetime(test.when).min()
+
+
+def test_cap_rows_samples_stratified_down_to_the_limit(toy_csv):
+    card = card_for(toy_csv, search={"budget": 10, "max_rows": 100})
+    frame = load_dataset(card)
+    sample_x, sample_y = cap_rows(frame[["x"]], frame["y"], card, seed=0)
+    assert len(sample_x) == 100 and abs((sample_y == "yes").mean() - (frame.y == "yes").mean()) < 0.02
