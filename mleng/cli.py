@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mleng.errors import MlengError
@@ -26,7 +27,7 @@ errors = Console(stderr=True)
 
 def fail(error: Exception) -> None:
     """Print a user-facing error without a traceback and exit non-zero."""
-    errors.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+    errors.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from mleng.settings import apply_runtime_defaults
@@ -14,55 +16,13 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-ADULT = ROOT / "data" / "adult.csv.gz"
-ADULT_NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
-ADULT_CATEGORICAL = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex", "native-country"]
-
-SMALL_SEARCH = {
-    "budget": 6,
-    "cv_folds": 3,
-    "max_rows": 1500,
-    "families": {
-        "logistic_regression": {"C": {"type": "float", "low": 0.01, "high": 10.0, "log": True}},
-        "random_forest": {
-            "n_estimators": {"type": "int", "low": 10, "high": 40},
-            "max_depth": {"type": "int", "low": 2, "high": 12},
-        },
-        "hist_gradient_boosting": {
-            "learning_rate": {"type": "float", "low": 0.03, "high": 0.3, "log": True},
-            "max_iter": {"type": "int", "low": 20, "high": 60},
-        },
-    },
-}
+from tests.helpers import ADULT  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def adult_frame() -> pd.DataFrame:
     """A seeded 3,000-row sample of the real Adult data."""
     return pd.read_csv(ADULT).sample(n=3000, random_state=7).reset_index(drop=True)
-
-
-def write_card(folder: Path, data_path: Path, **overrides) -> Path:
-    """Write a dataset card for a data file into `folder`; overrides replace top-level keys."""
-    card = {
-        "name": "adult_test",
-        "path": str(data_path),
-        "format": "csv",
-        "target": "class",
-        "task": "binary",
-        "positive_label": ">50K",
-        "model_name": "adult-test",
-        "categorical_columns": ADULT_CATEGORICAL,
-        "numeric_columns": ADULT_NUMERIC,
-        "metric": "roc_auc",
-        "search": SMALL_SEARCH,
-        "expectations": str(folder / "expectations" / "adult_test.json"),
-    }
-    card.update(overrides)
-    path = folder / "card.yaml"
-    path.write_text(yaml.safe_dump(card, sort_keys=False))
-    return path
 
 
 @pytest.fixture
@@ -78,5 +38,20 @@ def prefect_server():
     """One temporary Prefect server for every flow test (10-20 s to start here)."""
     from prefect.testing.utilities import prefect_test_harness
 
+    from prefect.settings import PREFECT_API_URL
+
     with prefect_test_harness(server_startup_timeout=120):
-        yield
+        yield PREFECT_API_URL.value()
+
+
+@pytest.fixture
+def run_cli(prefect_server, isolated_store):
+    """Run `mleng` as a real process against the test's store and the shared Prefect server."""
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PREFECT_API_URL": prefect_server, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
+        return subprocess.run(
+            [sys.executable, "-m", "mleng.cli", *args], capture_output=True, text=True, env=env, cwd=isolated_store, timeout=600, check=False
+        )
+
+    return run

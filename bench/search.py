@@ -1,0 +1,396 @@
+"""Benchmark: mleng's coarse-to-fine search against grid, random, successive halving and Optuna TPE.
+
+Every method scores configurations with the same 3-fold splits (fixed seed) of the same data, so
+differences come from which configurations a method proposes. For each dataset x seed we record
+the best cross-validated score a method reached at 8, 16, 32 and 64 evaluations, and report its
+regret: the best score any method found on that dataset x seed minus the method's own.
+
+How budgets are counted:
+- random and TPE are anytime methods: one 64-evaluation run gives every smaller budget as the
+  best-so-far of its prefix (a shorter run with the same seed proposes the same prefix).
+- coarse_to_fine, grid and halving plan around their budget, so each budget is a separate run.
+- HalvingRandomSearchCV: one evaluation is one candidate at one rung (a 3-fold CV fit on a
+  subsample), so sum(n_candidates_) <= budget; low rungs are cheaper, which favours it. Its
+  chosen configuration is re-scored on the full folds (not counted) so its regret is comparable.
+Scores are cached per dataset and configuration; wall times add each evaluation's measured cost
+even on a cache hit, plus the method's own proposal overhead.
+
+Run: python bench/search.py [--quick] [--seeds N]; writes bench/results/search.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from scipy import stats
+from sklearn.base import BaseEstimator
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine, make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import HalvingRandomSearchCV, KFold, StratifiedKFold, cross_val_score, train_test_split
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+from threadpoolctl import threadpool_limits
+
+from mleng.config import ParamSpec
+from mleng.search import Trial, TrialResult, run_search, select_best
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGETS = (8, 16, 32, 64)
+METHODS = ("coarse_to_fine", "grid", "random", "halving", "tpe")
+TOLERANCE = 0.001
+CV_SEED = 0
+
+SVC_SPACE = {
+    "C": ParamSpec(type="float", low=1e-2, high=1e3, log=True),
+    "gamma": ParamSpec(type="float", low=1e-5, high=10.0, log=True),
+}
+HGB_SPACE = {
+    "learning_rate": ParamSpec(type="float", low=0.01, high=1.0, log=True),
+    "max_iter": ParamSpec(type="int", low=10, high=50, log=True),
+    "max_leaf_nodes": ParamSpec(type="int", low=2, high=64, log=True),
+    "min_samples_leaf": ParamSpec(type="int", low=1, high=100, log=True),
+    "l2_regularization": ParamSpec(type="float", low=1e-4, high=10.0, log=True),
+}
+
+
+@dataclass
+class Problem:
+    """One dataset, model and space, with fixed folds and a cache of scored configurations."""
+
+    name: str
+    X: np.ndarray
+    y: np.ndarray
+    build: Callable[[dict[str, Any]], BaseEstimator]
+    space: dict[str, ParamSpec]
+    scoring: str
+    splits: list[tuple[np.ndarray, np.ndarray]]
+    cache: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def score(self, params: dict[str, Any]) -> tuple[float, float]:
+        """Mean CV score and the seconds it cost, computed once per configuration."""
+        key = repr(sorted(params.items()))
+        if key not in self.cache:
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                folds = cross_val_score(self.build(params), self.X, self.y, cv=self.splits, scoring=self.scoring, error_score=np.nan)
+            self.cache[key] = (float(np.mean(folds)), time.perf_counter() - start)
+        return self.cache[key]
+
+
+def make_problem(name: str, X: np.ndarray, y: np.ndarray, model: str, scoring: str) -> Problem:
+    """Wrap a dataset with its model family, space and 3-fold splits (stratified if classifying)."""
+    classify = scoring != "r2"
+    splitter = StratifiedKFold(3, shuffle=True, random_state=CV_SEED) if classify else KFold(3, shuffle=True, random_state=CV_SEED)
+    splits = list(splitter.split(X, y))
+    if model == "svc":
+        X = StandardScaler().fit_transform(X)  # fitted on all rows: identical for every method
+        return Problem(name, X, y, lambda p: SVC(**p), SVC_SPACE, scoring, splits)
+    estimator = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
+    build = lambda p: estimator(early_stopping=False, max_bins=63, random_state=0, **p)  # noqa: E731
+    return Problem(name, X, y, build, HGB_SPACE, scoring, splits)
+
+
+def subsample(X: np.ndarray, y: np.ndarray, n_rows: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed stratified sample of `n_rows`, to keep each fit cheap on shared cores."""
+    if len(y) <= n_rows:
+        return X, y
+    X_sample, _, y_sample, _ = train_test_split(X, y, train_size=n_rows, stratify=y if stratify else None, random_state=0)
+    return X_sample, y_sample
+
+
+def load_adult(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled Adult census data: a stratified sample, one-hot encoded, target >50K.
+
+    Levels under 2% are grouped (57 columns instead of 107): HistGradientBoosting bins every
+    column on every fit, and that binning dominated the benchmark's run time.
+    """
+    frame = pd.read_csv(ROOT / "data" / "adult.csv.gz")
+    target = (frame.pop("class").astype(str).str.strip().str.rstrip(".") == ">50K").astype(int).to_numpy()
+    frame, _, target, _ = train_test_split(frame, target, train_size=n_rows, stratify=target, random_state=0)
+    categorical = frame.select_dtypes(exclude="number").columns
+    encoder = OneHotEncoder(min_frequency=0.02, handle_unknown="infrequent_if_exist", sparse_output=False)
+    one_hot = encoder.fit_transform(frame[categorical].astype(str))
+    return np.hstack([frame.drop(columns=categorical).to_numpy(dtype=float), one_hot]), target
+
+
+@cache
+def load_problems(quick: bool) -> list[Problem]:
+    """The benchmark datasets: three 2-parameter SVC spaces and three 5-parameter HGB spaces."""
+    if quick:
+        return [
+            make_problem("wine/svc", *load_wine(return_X_y=True), "svc", "accuracy"),
+            make_problem("breast_cancer/svc", *load_breast_cancer(return_X_y=True), "svc", "roc_auc"),
+            make_problem("diabetes/hgb", *load_diabetes(return_X_y=True), "hgb", "r2"),
+        ]
+    synthetic = make_classification(1000, 20, n_informative=8, flip_y=0.05, random_state=0)
+    return [
+        make_problem("breast_cancer/svc", *load_breast_cancer(return_X_y=True), "svc", "roc_auc"),
+        make_problem("wine/svc", *load_wine(return_X_y=True), "svc", "accuracy"),
+        make_problem("digits/svc", *subsample(*load_digits(return_X_y=True), 900), "svc", "accuracy"),
+        make_problem("diabetes/hgb", *load_diabetes(return_X_y=True), "hgb", "r2"),
+        make_problem("adult/hgb", *load_adult(4000), "hgb", "roc_auc"),
+        make_problem("make_classification/hgb", *synthetic, "hgb", "roc_auc"),
+    ]
+
+
+@dataclass
+class Run:
+    """What one method did on one dataset x seed: best score per budget, and its cost."""
+
+    best: dict[int, float]
+    trajectory: list[float]
+    evaluations: dict[int, int]
+    seconds: dict[int, float]
+
+
+def best_so_far(scores: list[float]) -> list[float]:
+    """Running maximum of finite scores (nan until the first success)."""
+    out, best = [], -math.inf
+    for score in scores:
+        best = max(best, score) if math.isfinite(score) else best
+        out.append(best if math.isfinite(best) else math.nan)
+    return out
+
+
+def run_engine(problem: Problem, seed: int, budgets: tuple[int, ...], strategy: str) -> Run:
+    """mleng's search (one run per budget for budget-aware strategies, one for random)."""
+    run = Run({}, [], {}, {})
+    for budget in budgets if strategy != "random" else budgets[-1:]:
+        spent = 0.0
+
+        def evaluate(trials: list[Trial]) -> list[TrialResult]:
+            nonlocal spent
+            results = []
+            for trial in trials:
+                score, seconds = problem.score(trial.params)
+                spent += seconds
+                results.append(TrialResult(trial, score, 0.0, seconds))
+            return results
+
+        start = time.perf_counter()
+        results = run_search({"model": problem.space}, budget, evaluate, seed=seed, strategy=strategy)
+        overhead = time.perf_counter() - start - sum(r.fit_seconds for r in results)
+        scores = [r.score for r in results]
+        run.trajectory = scores
+        if strategy == "random":
+            fill_prefix_budgets(run, scores, [r.fit_seconds for r in results], overhead, budgets)
+        else:
+            run.best[budget] = select_best(results).score
+            run.evaluations[budget] = budget
+            run.seconds[budget] = spent + max(overhead, 0.0)
+    return run
+
+
+def fill_prefix_budgets(run: Run, scores: list[float], costs: list[float], overhead: float, budgets: tuple[int, ...]) -> None:
+    """Budgets of an anytime method read off the prefix of its longest run."""
+    running = best_so_far(scores)
+    for budget in budgets:
+        run.best[budget] = running[budget - 1]
+        run.evaluations[budget] = budget
+        run.seconds[budget] = sum(costs[:budget]) + max(overhead, 0.0) * budget / len(scores)
+
+
+def run_tpe(problem: Problem, seed: int, budgets: tuple[int, ...]) -> Run:
+    """Optuna's TPE sampler, sequential, with the same ranges and log scales."""
+    costs: list[float] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params = {name: suggest(trial, name, spec) for name, spec in problem.space.items()}
+        score, seconds = problem.score(params)
+        costs.append(seconds)
+        return score if math.isfinite(score) else -1e9
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=budgets[-1])
+    overhead = time.perf_counter() - start - sum(costs)
+    scores = [t.value if t.value is not None and t.value > -1e9 else math.nan for t in study.trials]
+    run = Run({}, scores, {}, {})
+    fill_prefix_budgets(run, scores, costs, overhead, budgets)
+    return run
+
+
+def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
+    """One Optuna suggestion mirroring a ParamSpec."""
+    if spec.type == "categorical":
+        return trial.suggest_categorical(name, spec.choices)
+    if spec.type == "int":
+        return trial.suggest_int(name, math.ceil(spec.low), math.floor(spec.high), log=spec.log)
+    return trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+
+
+class LogUniformInt:
+    """An integer distribution uniform in log space, which scipy lacks, for HalvingRandomSearchCV."""
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def rvs(self, size: Any = None, random_state: Any = None) -> Any:
+        draw = stats.loguniform(self.low, self.high).rvs(size=size, random_state=random_state)
+        return np.clip(np.round(draw), self.low, self.high).astype(int)
+
+
+def to_distribution(spec: ParamSpec) -> Any:
+    """The scipy distribution HalvingRandomSearchCV samples for a ParamSpec."""
+    if spec.type == "categorical":
+        return spec.choices
+    if spec.type == "int":
+        low, high = math.ceil(spec.low), math.floor(spec.high)
+        return LogUniformInt(low, high) if spec.log else stats.randint(low, high + 1)
+    return stats.loguniform(spec.low, spec.high) if spec.log else stats.uniform(spec.low, spec.high - spec.low)
+
+
+def halving_evaluations(n_candidates: int, factor: int = 3) -> int:
+    """Candidate-rung evaluations of a halving search starting from `n_candidates` (enough data)."""
+    total, alive = 0, n_candidates
+    for _ in range(1 + math.floor(math.log(n_candidates, factor) + 1e-9)):
+        total += alive
+        alive = math.ceil(alive / factor)
+    return total
+
+
+def run_halving(problem: Problem, seed: int, budgets: tuple[int, ...]) -> Run:
+    """Successive halving over n_samples, as many starting candidates as the budget allows."""
+    run = Run({}, [], {}, {})
+    for budget in budgets:
+        n_candidates = max(c for c in range(1, budget + 1) if halving_evaluations(c) <= budget)
+        search = HalvingRandomSearchCV(
+            problem.build({}),
+            {name: to_distribution(spec) for name, spec in problem.space.items()},
+            n_candidates=n_candidates, factor=3, min_resources="exhaust", cv=problem.splits,
+            scoring=problem.scoring, refit=False, random_state=seed, n_jobs=1, error_score=np.nan,
+        )  # fmt: skip
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            search.fit(problem.X, problem.y)
+        elapsed = time.perf_counter() - start
+        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in search.best_params_.items()}
+        run.best[budget] = problem.score(params)[0]
+        run.evaluations[budget] = int(sum(search.n_candidates_))
+        run.seconds[budget] = elapsed
+    return run
+
+
+def run_method(method: str, problem: Problem, seed: int, budgets: tuple[int, ...]) -> Run:
+    """Dispatch one method on one dataset x seed."""
+    if method == "tpe":
+        return run_tpe(problem, seed, budgets)
+    if method == "halving":
+        return run_halving(problem, seed, budgets)
+    return run_engine(problem, seed, budgets, method)
+
+
+def evaluations_to_reach(run: Run, target: float) -> int | None:
+    """Evaluations until within TOLERANCE of `target`: from the trajectory of the longest run,
+    or, for halving (whose rung scores are not comparable), the smallest budget that got there."""
+    if run.trajectory:
+        running = best_so_far(run.trajectory)
+        return next((i + 1 for i, best in enumerate(running) if best >= target - TOLERANCE), None)
+    return next((run.evaluations[b] for b in sorted(run.best) if run.best[b] >= target - TOLERANCE), None)
+
+
+def benchmark_pair(quick: bool, problem_index: int, seed: int, budgets: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Every method on one dataset x seed; one record per method."""
+    problem = load_problems(quick)[problem_index]
+    with threadpool_limits(1):
+        runs = {method: run_method(method, problem, seed, budgets) for method in METHODS}
+    best_any = max(max(run.best.values()) for run in runs.values())
+    print(f"  {problem.name} seed {seed} regret@{budgets[-1]}: " + ", ".join(f"{m} {best_any - r.best[budgets[-1]]:.4f}" for m, r in runs.items()), flush=True)
+    return [
+        {
+            "dataset": problem.name, "seed": seed, "method": method, "best_any": best_any, "best": run.best,
+            "regret": {b: best_any - run.best[b] for b in budgets}, "evaluations": run.evaluations,
+            "evaluations_to_within_tolerance": evaluations_to_reach(run, best_any), "seconds": run.seconds,
+        }
+        for method, run in runs.items()
+    ]  # fmt: skip
+
+
+def benchmark(quick: bool, seeds: int, budgets: tuple[int, ...], jobs: int) -> list[dict[str, Any]]:
+    """All dataset x seed pairs, in `jobs` processes; each process keeps its own score cache."""
+    problems = load_problems(quick)
+    pairs = [(i, seed) for i in range(len(problems)) for seed in range(seeds)]
+    pairs.sort(key=lambda pair: "/svc" in problems[pair[0]].name)  # slow HGB pairs first balance the pool
+    if jobs <= 1:
+        return [record for pair in pairs for record in benchmark_pair(quick, *pair, budgets)]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(benchmark_pair, quick, *pair, budgets) for pair in pairs]
+        return [record for future in futures for record in future.result()]
+
+
+def summarize(records: list[dict[str, Any]], budgets: tuple[int, ...]) -> dict[str, Any]:
+    """Mean regret per dataset x method, and how often coarse_to_fine matches TPE and random."""
+    frame = pd.DataFrame(records)
+    table = []
+    for (dataset, method), group in frame.groupby(["dataset", "method"], sort=False):
+        reached = [n for n in group["evaluations_to_within_tolerance"] if n is not None and not pd.isna(n)]
+        table.append({
+            "dataset": dataset, "method": method,
+            **{f"regret@{b}": float(np.mean([r[b] for r in group["regret"]])) for b in budgets},
+            "evals_to_tol": float(np.mean(reached)) if reached else None,
+            "reached": f"{len(reached)}/{len(group)}",
+            "seconds@max": float(np.mean([s[budgets[-1]] for s in group["seconds"]])),
+        })  # fmt: skip
+    ours = frame[frame.method == "coarse_to_fine"].set_index(["dataset", "seed"])
+    summary: dict[str, Any] = {"table": table}
+    for rival in ("tpe", "random", "halving", "grid"):
+        theirs = frame[frame.method == rival].set_index(["dataset", "seed"])
+        for b in budgets[-2:]:
+            wins = [ours.loc[k, "regret"][b] <= theirs.loc[k, "regret"][b] + 1e-12 for k in ours.index]
+            summary[f"share_regret_le_{rival}@{b}"] = float(np.mean(wins))
+    for b in budgets:
+        by_dataset = frame.assign(r=[r[b] for r in frame.regret]).groupby(["dataset", "method"])["r"].mean().unstack()
+        summary[f"datasets_where_ours_mean_regret_le_random@{b}"] = int((by_dataset["coarse_to_fine"] <= by_dataset["random"] + 1e-12).sum())
+        summary[f"mean_regret@{b}"] = frame.assign(r=[r[b] for r in frame.regret]).groupby("method")["r"].mean().to_dict()
+    summary["n_datasets"] = int(frame.dataset.nunique())
+    return summary
+
+
+def print_report(summary: dict[str, Any], budgets: tuple[int, ...]) -> None:
+    """The per dataset x method table and the headline comparisons."""
+    table = pd.DataFrame(summary["table"]).set_index(["dataset", "method"])
+    with pd.option_context("display.width", 200, "display.max_rows", 200, "display.float_format", "{:.4f}".format):
+        print(table.to_string())
+    for key, value in summary.items():
+        if key != "table":
+            print(f"{key}: {value if not isinstance(value, dict) else {k: round(v, 4) for k, v in value.items()}}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="three small datasets, one seed, budgets up to 16")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per dataset (default 3, quick 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (dataset x seed pairs)")
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "search.json")
+    args = parser.parse_args()
+    seeds = args.seeds or (1 if args.quick else 3)
+    budgets = BUDGETS[:2] if args.quick else BUDGETS
+    start = time.perf_counter()
+    records = benchmark(args.quick, seeds, budgets, args.jobs)
+    summary = summarize(records, budgets)
+    summary["wall_seconds"] = time.perf_counter() - start
+    print_report(summary, budgets)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"records": records, "summary": summary, "quick": args.quick, "seeds": seeds}, indent=1, default=str))
+    print(f"wrote {args.output} in {summary['wall_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Test-set evaluation: metrics, bootstrap intervals, paired comparison and baselines."""
+
+from mleng.evaluation.baselines import fit_baselines, predict_with
+from mleng.evaluation.bootstrap import bootstrap_metrics, compare_paired, compute_metrics
+from mleng.evaluation.records import (
+    LOWER_IS_BETTER,
+    METRIC_NAMES,
+    MetricInterval,
+    PairedComparison,
+    Predictions,
+)
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "METRIC_NAMES",
+    "MetricInterval",
+    "PairedComparison",
+    "Predictions",
+    "bootstrap_metrics",
+    "compare_paired",
+    "compute_metrics",
+    "fit_baselines",
+    "predict_with",
+]

@@ -1,0 +1,399 @@
+"""Sizeable: are there enough rows, by rules of thumb and by a learning curve of a fast model?
+
+Rules of thumb are cheap but blind to how hard the problem is; the learning curve measures it:
+if the cross-validated score still climbs between half and all of the data by more than its
+noise, more data would still help.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold, learning_curve
+from threadpoolctl import threadpool_limits
+
+from mleng.config import Task
+from mleng.data import FeatureColumns
+from mleng.quality.columns import count_encoded_width, find_positive_label, to_float_array
+from mleng.quality.findings import Finding, format_number, to_jsonable
+from mleng.quality.settings import DataChecksSettings
+from mleng.sampling import sample_rows
+
+TRAIN_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+MAX_PROBE_LEVELS = 250  # histogram gradient boosting handles at most 255 categories per column
+MIN_PRACTICAL_GAIN = 0.002
+
+CurveVerdict = Literal["more_data_would_help", "plateau", "near_chance", "not_measured"]
+
+
+@dataclass(frozen=True)
+class SizeRules:
+    """Rows against the rules of thumb: 10 per encoded feature, 100-1000 per class."""
+
+    rows: int
+    features: int
+    encoded_features: int
+    rows_needed_for_features: int
+    classes: int | None
+    smallest_class_rows: int | None
+    rows_needed_for_classes: int | None
+    rows_comfortable_for_classes: int | None
+    enough: bool
+
+    def to_dict(self) -> dict[str, object]:
+        return to_jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """Cross-validated score of a fast model at growing training sizes, and what it says."""
+
+    metric: str
+    train_sizes: list[int]
+    mean_scores: list[float]
+    std_scores: list[float]
+    chance_score: float
+    last_gain: float | None
+    last_gain_noise: float | None
+    verdict: CurveVerdict
+    sampled_rows: int
+    explanation: str
+
+    def to_dict(self) -> dict[str, object]:
+        return to_jsonable(asdict(self))
+
+
+def measure_size_rules(
+    frame: pd.DataFrame,
+    features: FeatureColumns,
+    target: str,
+    task: Task,
+    rows_per_feature: float = 10.0,
+    rows_per_class: float = 100.0,
+    comfortable_rows_per_class: float = 1000.0,
+) -> SizeRules:
+    """Compare the row count with 10x the encoded features and 100-1000x the number of classes.
+
+    Encoded features (one per kept one-hot level) count, not raw columns, because that is the
+    width the model must fit.
+    """
+    rows = len(frame)
+    encoded = count_encoded_width(frame, features)
+    needed_features = int(np.ceil(rows_per_feature * encoded))
+    classes = smallest = needed_classes = comfortable = None
+    enough = rows >= needed_features
+    if task != "regression" and target in frame.columns:
+        counts = frame[target].value_counts()
+        classes = len(counts)
+        smallest = int(counts.min()) if classes else 0
+        needed_classes = int(rows_per_class * max(classes, 1))
+        comfortable = int(comfortable_rows_per_class * max(classes, 1))
+        enough = enough and rows >= needed_classes
+    return SizeRules(
+        rows,
+        len(features.all),
+        encoded,
+        needed_features,
+        classes,
+        smallest,
+        needed_classes,
+        comfortable,
+        enough,
+    )
+
+
+def build_probe_matrix(
+    frame: pd.DataFrame, features: FeatureColumns
+) -> tuple[np.ndarray, np.ndarray]:
+    """A float matrix for a probe model: numbers as floats, categories as integer codes.
+
+    The coding uses no label, so building it before cross-validation leaks nothing; rare
+    levels beyond what histogram boosting accepts share one code.
+    """
+    columns = [to_float_array(frame[c]) for c in features.numeric]
+    for column in features.categorical:
+        codes, levels = pd.factorize(frame[column].astype("string"), sort=False)
+        counts = np.bincount(codes[codes >= 0], minlength=len(levels))
+        rank = np.empty(len(levels), dtype=int)
+        rank[np.argsort(-counts, kind="stable")] = np.arange(len(levels))
+        coded = np.where(
+            codes >= 0, np.minimum(rank[np.maximum(codes, 0)], MAX_PROBE_LEVELS - 1), -1
+        )
+        columns.append(np.where(coded >= 0, coded, np.nan).astype(float))
+    matrix = np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    mask = np.array(
+        [False] * len(features.numeric) + [True] * len(features.categorical), dtype=bool
+    )
+    return matrix, mask
+
+
+def encode_probe_target(target: pd.Series, task: Task, positive_label: object | None) -> np.ndarray:
+    """1 for the positive class (binary), class codes (multiclass) or floats (regression)."""
+    if task == "regression":
+        return to_float_array(target)
+    if task == "binary":
+        return (target == find_positive_label(target, positive_label)).to_numpy(dtype=int)
+    return pd.factorize(target, sort=True)[0]
+
+
+def score_chance(task: Task, classes: int) -> tuple[str, float]:
+    """The curve's metric and what guessing scores on it: AUC 0.5, balanced accuracy 1/k, R2 0."""
+    if task == "binary":
+        return "roc_auc", 0.5
+    if task == "multiclass":
+        return "balanced_accuracy", 1.0 / max(classes, 1)
+    return "r2", 0.0
+
+
+def build_probe_model(task: Task, categorical_mask: np.ndarray, seed: int) -> BaseEstimator:
+    """A small boosted model: fast, handles NaN and categories natively, strong enough to probe."""
+    options = {
+        "max_iter": 30,
+        "learning_rate": 0.25,
+        "max_leaf_nodes": 15,
+        "early_stopping": False,
+        "categorical_features": categorical_mask if categorical_mask.any() else None,
+        "random_state": seed,
+    }
+    if task == "regression":
+        return HistGradientBoostingRegressor(**options)
+    return HistGradientBoostingClassifier(**options)
+
+
+def measure_learning_curve(
+    frame: pd.DataFrame,
+    features: FeatureColumns,
+    target: str,
+    task: Task,
+    positive_label: object | None = None,
+    max_rows: int = 10000,
+    folds: int = 3,
+    chance_margin: float = 0.05,
+    seed: int = 0,
+) -> LearningCurve:
+    """Score a fast model at 10, 25, 50 and 100% of the training folds and judge the last step.
+
+    More data would help when the gain from 50% to 100% exceeds twice its standard error (from
+    the spread across folds) and a practical minimum; a final score within `chance_margin` of
+    guessing means the features do not predict the target at all (e.g. shuffled labels).
+    """
+    labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
+    if task == "regression" and len(labelled):
+        labelled = labelled[np.isfinite(to_float_array(labelled[target]))]
+    classes = int(labelled[target].nunique()) if len(labelled) else 0
+    metric, chance = score_chance(task, classes)
+    reason = check_curve_possible(labelled, features, task, classes, folds)
+    if not reason and task != "regression":
+        smallest = int(labelled[target].value_counts().min())
+        if smallest < folds:
+            reason = f"the smallest class has {smallest} rows; {folds}-fold stratified cross-validation needs {folds}"
+    if reason:
+        return LearningCurve(
+            metric, [], [], [], chance, None, None, "not_measured", len(labelled), reason
+        )
+    stratify = [target] if task != "regression" else None
+    sample = sample_rows(labelled, max_rows, "stratified" if stratify else "random", seed, stratify)
+    matrix, mask = build_probe_matrix(sample, features)
+    informative = ~np.isnan(matrix).all(axis=0)  # an all-missing column breaks histogram binning
+    matrix, mask = matrix[:, informative], mask[informative]
+    if matrix.shape[1] == 0:
+        return LearningCurve(
+            metric,
+            [],
+            [],
+            [],
+            chance,
+            None,
+            None,
+            "not_measured",
+            len(sample),
+            "every feature column is empty",
+        )
+    y = encode_probe_target(sample[target], task, positive_label)
+    splitter = (KFold if task == "regression" else StratifiedKFold)(
+        folds, shuffle=True, random_state=seed
+    )
+    try:
+        sizes, test_scores = run_learning_curve(
+            build_probe_model(task, mask, seed), matrix, y, splitter, metric, seed
+        )
+    except ValueError as error:  # every fit failed: report why instead of stopping the data stage
+        return LearningCurve(
+            metric,
+            [],
+            [],
+            [],
+            chance,
+            None,
+            None,
+            "not_measured",
+            len(sample),
+            f"the probe model could not be fitted: {str(error).strip().splitlines()[0]}",
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a size where every fold failed stays NaN
+        means, stds = np.nanmean(test_scores, axis=1), np.nanstd(test_scores, axis=1)
+    return judge_learning_curve(
+        metric,
+        [int(s) for s in sizes],
+        means,
+        stds,
+        chance,
+        chance_margin,
+        folds,
+        len(sample),
+        len(labelled),
+    )
+
+
+def run_learning_curve(
+    model: BaseEstimator,
+    matrix: np.ndarray,
+    y: np.ndarray,
+    splitter: BaseCrossValidator,
+    metric: str,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores at each training fraction, on one thread and with failed fits as NaN."""
+    # One thread: on a few shared cores, OpenMP threads spin against each other and run 10x slower.
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FitFailedWarning)
+        sizes, _, test_scores = learning_curve(
+            model,
+            matrix,
+            y,
+            train_sizes=np.array(TRAIN_FRACTIONS),
+            cv=splitter,
+            scoring=metric,
+            shuffle=True,
+            random_state=seed,
+            error_score=np.nan,
+        )
+    return sizes, test_scores
+
+
+def check_curve_possible(
+    labelled: pd.DataFrame, features: FeatureColumns, task: Task, classes: int, folds: int
+) -> str:
+    """Why a learning curve cannot be measured on this data, or an empty string if it can."""
+    if not features.all:
+        return "no feature columns to learn from"
+    if len(labelled) < 10 * folds * len(TRAIN_FRACTIONS):
+        return f"only {len(labelled)} labelled rows; a learning curve needs at least {10 * folds * len(TRAIN_FRACTIONS)}"
+    if task != "regression" and classes < 2:
+        return "the target has fewer than two classes"
+    return ""
+
+
+def judge_learning_curve(
+    metric: str,
+    sizes: list[int],
+    means: np.ndarray,
+    stds: np.ndarray,
+    chance: float,
+    chance_margin: float,
+    folds: int,
+    sampled_rows: int,
+    total_rows: int,
+) -> LearningCurve:
+    """Turn the curve's numbers into a verdict with the reason spelled out."""
+    if not np.isfinite(means).all():
+        return LearningCurve(
+            metric,
+            sizes,
+            list(means),
+            list(stds),
+            chance,
+            None,
+            None,
+            "not_measured",
+            sampled_rows,
+            "the probe model failed on some training sizes (too few rows of a class?)",
+        )
+    gain = float(means[-1] - means[-2])
+    noise = float(np.sqrt((stds[-1] ** 2 + stds[-2] ** 2) / folds))
+    sampled = (
+        f" (on a sample of {sampled_rows:,} of {total_rows:,} rows)"
+        if sampled_rows < total_rows
+        else ""
+    )
+    if means[-1] <= chance + chance_margin:
+        verdict: CurveVerdict = "near_chance"
+        text = (
+            f"{metric} {means[-1]:.3f} with {sizes[-1]:,} training rows is within {chance_margin} of chance "
+            f"({chance:.3f}){sampled}: the features do not predict the target; check the labels are aligned with "
+            "their rows (not shuffled) and that the target column is the right one"
+        )
+    elif gain > max(2 * noise, MIN_PRACTICAL_GAIN):
+        verdict = "more_data_would_help"
+        text = (
+            f"{metric} still rises by {gain:.4f} from {sizes[-2]:,} to {sizes[-1]:,} training rows, above twice its "
+            f"standard error ({noise:.4f}){sampled}: more data would still help"
+        )
+    else:
+        verdict = "plateau"
+        text = (
+            f"{metric} changes by {gain:+.4f} from {sizes[-2]:,} to {sizes[-1]:,} training rows, not above both "
+            f"twice its standard error ({noise:.4f}) and {MIN_PRACTICAL_GAIN}{sampled}: more rows alone are unlikely to help; better features might"
+        )
+    return LearningCurve(
+        metric,
+        sizes,
+        [float(m) for m in means],
+        [float(s) for s in stds],
+        chance,
+        gain,
+        noise,
+        verdict,
+        sampled_rows,
+        text,
+    )
+
+
+def build_size_findings(
+    rules: SizeRules, curve: LearningCurve | None, settings: DataChecksSettings
+) -> list[Finding]:
+    """Findings for too few rows and for a learning curve that is near chance or still rising."""
+    findings = []
+    if not rules.enough:
+        needs = [
+            f"{format_number(rules.rows_needed_for_features)} for {rules.encoded_features} encoded features"
+        ]
+        if rules.rows_needed_for_classes is not None:
+            needs.append(
+                f"{format_number(rules.rows_needed_for_classes)} for {rules.classes} classes"
+            )
+        message = (
+            f"Only {rules.rows:,} rows; rules of thumb ask for {' and '.join(needs)}. Collect more rows, "
+            "or reduce the features (group rare categories, drop weak columns)."
+        )
+        evidence = {
+            "rows": rules.rows,
+            "encoded_features": rules.encoded_features,
+            "classes": rules.classes,
+        }
+        findings.append(
+            Finding("too_few_rows", (), evidence, settings.policy_for("too_few_rows"), message)
+        )
+    if curve is not None and curve.verdict in ("near_chance", "more_data_would_help"):
+        evidence = {
+            "metric": curve.metric,
+            "final_score": curve.mean_scores[-1],
+            "chance": curve.chance_score,
+            "last_gain": curve.last_gain,
+            "noise": curve.last_gain_noise,
+            "verdict": curve.verdict,
+        }
+        message = f"Learning curve: {curve.explanation}."
+        findings.append(
+            Finding("learning_curve", (), evidence, settings.policy_for("learning_curve"), message)
+        )
+    return findings

@@ -1,0 +1,233 @@
+"""Coarse-to-fine hyperparameter search: a pure, seeded engine that proposes and refines.
+
+The engine never fits a model. The caller supplies `evaluate`, which scores a batch of trials
+(the Prefect flow runs each as a task and an MLflow child run, in parallel within a batch),
+and the engine decides what to try next. Scores are always higher-is-better; the caller
+negates losses, and a failed fit is reported as nan, which is never selected or refined.
+
+Strategies and the `stage` their trials carry:
+- `coarse_to_fine`: a coarse round of quasi-random configurations spread round-robin over
+  families (`stage="coarse"`, round 0), then fine rounds that concentrate around the best
+  results in shrinking boxes (`stage="fine"`, rounds 1, 2, ...). See `mleng.search_fine`.
+- `random`: every trial drawn uniformly over its family's space, families round-robin
+  (`stage="random"`, one round).
+- `grid`: a per-family grid of evenly spaced values, log-spaced where log, the budget split
+  evenly over families (`stage="grid"`, one round).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from mleng.config import ParamSpec
+from mleng.errors import SearchError
+from mleng.search_fine import FineSettings, Observation, propose_fine_round
+from mleng.search_space import (
+    Space,
+    build_family_grid,
+    count_distinct_values,
+    decode_point,
+    sample_unit_points,
+    validate_spaces,
+)
+
+Stage = Literal["coarse", "fine", "random", "grid"]
+Strategy = Literal["coarse_to_fine", "random", "grid"]
+STRATEGIES: tuple[str, ...] = ("coarse_to_fine", "random", "grid")
+
+COARSE_SHARE = 0.4
+MAX_FINE_ROUNDS = 3
+MIN_FINE_ROUND_SIZE = 4
+FINE_SETTINGS = FineSettings()
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One configuration to evaluate: its family, parameter values and place in the search.
+
+    `stage` is "coarse" or "fine" for coarse_to_fine, "random" or "grid" for those strategies;
+    `round` counts batches from 0; `index` runs 0..budget-1 in order of proposal.
+    """
+
+    family: str
+    params: dict[str, Any]
+    stage: Stage
+    round: int
+    index: int
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """A trial's cross-validated score: higher is better; nan means the fit failed."""
+
+    trial: Trial
+    score: float
+    score_std: float
+    fit_seconds: float
+
+
+EvaluateBatch = Callable[[list[Trial]], list[TrialResult]]
+Proposal = tuple[str, dict[str, Any]]
+
+
+def plan_stages(budget: int, n_families: int) -> list[int]:
+    """Batch sizes per round, coarse first, summing to `budget`.
+
+    About 40% of the budget (at least one trial per family) goes to the coarse round; the rest
+    is split evenly into up to three fine rounds of at least four trials, so each round has
+    enough points to move its box while later rounds still see earlier results.
+    """
+    check_budget(budget, n_families)
+    n_coarse = max(n_families, math.ceil(COARSE_SHARE * budget))
+    n_fine = budget - n_coarse
+    if n_fine == 0:
+        return [n_coarse]
+    n_rounds = min(MAX_FINE_ROUNDS, max(1, n_fine // MIN_FINE_ROUND_SIZE))
+    return [n_coarse, *split_evenly(n_fine, n_rounds)]
+
+
+def check_budget(budget: int, n_families: int) -> None:
+    """Refuse budgets that cannot evaluate every family once."""
+    if n_families < 1:
+        raise SearchError("the search has no model families; give at least one family with a space")
+    if budget < n_families:
+        raise SearchError(
+            f"search budget {budget} is below the number of model families ({n_families}); every "
+            "family needs at least one evaluation: raise the budget or drop families"
+        )
+
+
+def split_evenly(total: int, n_parts: int) -> list[int]:
+    """`total` split into `n_parts` sizes differing by at most one, larger parts first."""
+    return [total // n_parts + (1 if part < total % n_parts else 0) for part in range(n_parts)]
+
+
+def run_search(
+    spaces: dict[str, dict[str, ParamSpec]],
+    budget: int,
+    evaluate: EvaluateBatch,
+    seed: int = 0,
+    strategy: str = "coarse_to_fine",
+) -> list[TrialResult]:
+    """Propose, evaluate and refine until exactly `budget` trials are scored; results by index.
+
+    The same spaces, budget, seed and scores give the same trials, so a search is reproducible
+    from its config alone.
+    """
+    checked = validate_spaces(spaces)
+    check_budget(budget, len(checked))
+    if strategy not in STRATEGIES:
+        raise SearchError(f"unknown search strategy '{strategy}'; use one of {list(STRATEGIES)}")
+    rng = np.random.default_rng(seed)
+    if strategy == "random":
+        return evaluate_batch(evaluate, propose_random(checked, budget, rng), "random", 0, 0)
+    if strategy == "grid":
+        return evaluate_batch(evaluate, propose_grid(checked, budget, rng), "grid", 0, 0)
+    results: list[TrialResult] = []
+    for round_number, size in enumerate(plan_stages(budget, len(checked))):
+        if round_number == 0:
+            proposals, stage = propose_coarse(checked, size, rng), "coarse"
+        else:
+            history: list[Observation] = [(r.trial.family, r.trial.params, r.score) for r in results]
+            proposals = propose_fine_round(checked, history, size, round_number, rng, FINE_SETTINGS)
+            stage = "fine"
+        results += evaluate_batch(evaluate, proposals, stage, round_number, len(results))
+    return results
+
+
+def evaluate_batch(
+    evaluate: EvaluateBatch, proposals: list[Proposal], stage: Stage, round_number: int, first_index: int
+) -> list[TrialResult]:
+    """Turn proposals into trials, score them, and check the evaluator answered each one once."""
+    trials = [
+        Trial(family=family, params=params, stage=stage, round=round_number, index=first_index + i)
+        for i, (family, params) in enumerate(proposals)
+    ]
+    results = list(evaluate(trials))
+    by_index = {result.trial.index: result for result in results}
+    if len(results) != len(trials) or sorted(by_index) != [t.index for t in trials]:
+        raise SearchError(
+            f"the evaluator returned {len(results)} results for {len(trials)} trials of round "
+            f"{round_number}; it must return exactly one TrialResult per trial"
+        )
+    return [by_index[t.index] for t in trials]
+
+
+def propose_coarse(spaces: dict[str, Space], n_trials: int, rng: np.random.Generator) -> list[Proposal]:
+    """Quasi-random configurations over the wide ranges, families interleaved round-robin.
+
+    Each family gets an equal share (earlier families take the remainder), drawn as one Sobol
+    batch so a family's few coarse points cover its space rather than clump.
+    """
+    families = list(spaces)
+    shares = split_evenly(n_trials, len(families))
+    per_family = {
+        family: [decode_point(spaces[family], p) for p in sample_unit_points(n, len(spaces[family]), rng)]
+        for family, n in zip(families, shares, strict=True)
+    }
+    return interleave(per_family)
+
+
+def propose_random(spaces: dict[str, Space], n_trials: int, rng: np.random.Generator) -> list[Proposal]:
+    """Plain random search: iid uniform draws, families round-robin, the usual baseline."""
+    families = list(spaces)
+    proposals = []
+    for i in range(n_trials):
+        family = families[i % len(families)]
+        proposals.append((family, decode_point(spaces[family], rng.random(len(spaces[family])))))
+    return proposals
+
+
+def propose_grid(spaces: dict[str, Space], n_trials: int, rng: np.random.Generator) -> list[Proposal]:
+    """A grid per family, the budget split evenly except where a family has fewer distinct configs."""
+    capacities = [math.prod(count_distinct_values(spec) for spec in space.values()) for space in spaces.values()]
+    shares = split_with_capacity(n_trials, capacities)
+    per_family = {
+        family: build_family_grid(space, n, rng)
+        for (family, space), n in zip(spaces.items(), shares, strict=True)
+    }
+    return interleave(per_family)
+
+
+def split_with_capacity(total: int, capacities: list[float]) -> list[int]:
+    """Split `total` evenly, giving a part no more than its capacity while others have room.
+
+    A family with six possible configurations should not burn twenty trials on repeats while
+    another family's grid could use them; only when every part is full are repeats allowed.
+    """
+    shares = [0] * len(capacities)
+    remaining = total
+    open_parts = [i for i, capacity in enumerate(capacities) if capacity > 0]
+    while remaining > 0 and open_parts:
+        for part, size in zip(open_parts, split_evenly(remaining, len(open_parts)), strict=True):
+            shares[part] += min(size, int(min(capacities[part] - shares[part], total)))
+        remaining = total - sum(shares)
+        open_parts = [i for i in open_parts if shares[i] < capacities[i]]
+    for part, size in enumerate(split_evenly(remaining, len(capacities))):
+        shares[part] += size
+    return shares
+
+
+def interleave(per_family: dict[str, list[dict[str, Any]]]) -> list[Proposal]:
+    """Family-by-family lists merged round-robin, so a partial batch still covers every family."""
+    proposals: list[Proposal] = []
+    longest = max((len(configs) for configs in per_family.values()), default=0)
+    for position in range(longest):
+        proposals.extend((family, configs[position]) for family, configs in per_family.items() if position < len(configs))
+    return proposals
+
+
+def select_best(results: list[TrialResult]) -> TrialResult:
+    """The highest-scoring successful trial; ties go to the earlier trial for reproducibility."""
+    scored = [result for result in results if math.isfinite(result.score)]
+    if not scored:
+        raise SearchError(
+            f"all {len(results)} search trials failed (score nan); check the evaluator's errors, "
+            "the data, or the search ranges"
+        )
+    return max(scored, key=lambda result: (result.score, -result.trial.index))
