@@ -16,7 +16,7 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
 from mleng import search, tracking  # noqa: E402
-from mleng.data import cap_rows, infer_feature_columns, prepare_features  # noqa: E402
+from mleng.data import cap_rows, infer_feature_columns, select_features  # noqa: E402
 from mleng.summary import TrainSummary, render_summary_markdown, summarize_families  # noqa: E402
 from tasks.data import load_data, read_card, split_data, validate_data  # noqa: E402
 from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate_on_test  # noqa: E402
@@ -77,7 +77,7 @@ def train(
         with timed(seconds, "split"):
             train_rows, test_rows = split_data(frame, card, seed)
             columns = infer_feature_columns(frame, card)
-            train_x, test_x = prepare_features(train_rows, columns), prepare_features(test_rows, columns)
+            train_x, test_x = select_features(train_rows, columns), select_features(test_rows, columns)
             train_y, test_y = train_rows[card.target], test_rows[card.target]
             summary.rows = {"train": len(train_rows), "test": len(test_rows)}
 
@@ -108,7 +108,7 @@ def train(
             decision = compare_with_champion(card, predictions, test_x, test_y, seed, bootstrap_resamples, client)
 
         with timed(seconds, "register"):
-            version = register_model(card, pipeline, test_x, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)
+            version = register_model(card, pipeline, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)
             summary.model_name, summary.model_version, summary.aliases = version.name, version.version, version.aliases
             summary.decision, summary.reason = decision.label, decision.reason
 

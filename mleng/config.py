@@ -6,20 +6,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mleng.errors import CardError
+from mleng.features.settings import FeatureSettings
+from mleng.quality.settings import DataChecksSettings
+from mleng.strict import StrictModel
 
 Task = Literal["binary", "multiclass", "regression"]
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
-
-
-class StrictModel(BaseModel):
-    """Base for every config: unknown fields are errors, so typos never pass silently."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class ParamSpec(StrictModel):
@@ -110,6 +107,8 @@ class DatasetCard(StrictModel):
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
     search: SearchConfig = Field(default_factory=SearchConfig)
     expectations: Path | None = None
+    features: FeatureSettings = Field(default_factory=FeatureSettings)
+    data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod

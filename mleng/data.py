@@ -115,17 +115,9 @@ def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColu
     return FeatureColumns(numeric, categorical)
 
 
-def prepare_features(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
-    """The model's raw input: numerics as float64 (so a missing value at serving time is never a type
-    error against an integer schema), categoricals as strings or missing."""
-    features = frame[columns.all].copy()
-    for column in columns.numeric:
-        values = pd.to_numeric(features[column], errors="coerce").astype("float64")
-        features[column] = values.where(np.isfinite(values))
-    for column in columns.categorical:
-        values = features[column]
-        features[column] = values.where(values.isna(), values.astype(str)).astype(object)
-    return features
+def select_features(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
+    """The model's raw input columns, untouched: coercion happens inside the registered pipeline."""
+    return frame[columns.all]
 
 
 def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

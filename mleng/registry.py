@@ -17,7 +17,8 @@ import pandas as pd
 import sklearn
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.types.schema import AnyType, ColSpec, Schema
 from sklearn.pipeline import Pipeline
 
 CHAMPION = "champion"
@@ -46,14 +47,31 @@ def pinned_requirements() -> list[str]:
     ]
 
 
-def log_pipeline(run_id: str, pipeline: Pipeline, input_example: pd.DataFrame) -> str:
+def build_signature(example: pd.DataFrame, predictions: Any, numeric_columns: list[str]) -> ModelSignature:
+    """A signature over the raw input columns, numeric columns typed `Any`.
+
+    MLflow has no nullable integer: a column typed long rejects a row with a missing value, and
+    one typed double rejects int64 input (it refuses the conversion as lossy). Raw CSV rows carry
+    both, so numeric columns accept any value and the pipeline's first step coerces them exactly
+    as in training; categorical columns keep their inferred string type.
+    """
+    signature = infer_signature(example, predictions)
+    numeric = set(numeric_columns)
+    inputs = [
+        ColSpec(AnyType(), spec.name, required=spec.required) if spec.name in numeric else spec
+        for spec in signature.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(inputs), outputs=signature.outputs)
+
+
+def log_pipeline(run_id: str, pipeline: Pipeline, input_example: pd.DataFrame, numeric_columns: list[str]) -> str:
     """Log the fitted pipeline under a run with a signature over the raw input columns; return its URI.
 
     cloudpickle, not skops: skops refuses common fitted pipelines (numpy dtypes, tree predictors).
     The `mleng` package travels with the model (`code_paths`) so custom transformers load anywhere.
     """
     example = input_example.head(5)
-    signature = infer_signature(example, pipeline.predict(example))
+    signature = build_signature(example, pipeline.predict(example), numeric_columns)
     with mlflow.start_run(run_id=run_id):
         info = mlflow.sklearn.log_model(
             pipeline,

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from mleng.config import StrictModel
+from mleng.strict import StrictModel
 
 SamplingStrategy = Literal["random", "systematic", "stratified"]
 

@@ -18,13 +18,14 @@ def register_model(
     card: DatasetCard,
     pipeline: Pipeline,
     input_example: pd.DataFrame,
+    numeric_columns: list[str],
     decision: PromotionDecision,
     test_metrics: dict[str, float],
     client: MlflowClient,
     run_id: str,
 ) -> registry.RegisteredVersion:
     """Register the pipeline as the new `challenger`; make it `champion` when the decision says so."""
-    model_uri = registry.log_pipeline(run_id, pipeline, input_example)
+    model_uri = registry.log_pipeline(run_id, pipeline, input_example, numeric_columns)
     tags = {**decision.as_tags(), "mleng.run_id": run_id, "mleng.metric": card.metric}
     tags.update({f"metric.{name}": f"{value:.6g}" for name, value in test_metrics.items()})
     version = registry.register_version(client, model_uri, card.model_name, run_id, {k: str(v) for k, v in tags.items()})

@@ -23,8 +23,11 @@ from mleng.search import Trial, TrialResult
 
 def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, params: dict[str, Any], seed: int) -> Pipeline:
     """The features + model pipeline for one configuration."""
-    features = build_feature_pipeline(columns.numeric, columns.categorical)
-    return build_model_pipeline(features, build_estimator(family, params, card.task, seed))
+    features = build_feature_pipeline(
+        columns.numeric, columns.categorical, settings=card.features, task=card.task, positive_label=card.positive_label
+    )
+    estimator = build_estimator(family, params, card.task, seed)
+    return build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
 
 
 def make_folds(card: DatasetCard, seed: int) -> KFold | StratifiedKFold:

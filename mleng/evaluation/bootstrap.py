@@ -132,10 +132,11 @@ def compare_paired(
     )
     resampled = orient_difference(metric, champion_values, challenger_values)
     defined = resampled[~np.isnan(resampled)]
+    low, high = percentile_interval(resampled, confidence)
     return PairedComparison(
         metric=metric,
         difference=float(difference),
-        low=percentile_interval(resampled, confidence)[0],
-        high=percentile_interval(resampled, confidence)[1],
+        low=low,
+        high=high,
         probability_better=float(np.mean(defined > 0)) if defined.size else np.nan,
     )

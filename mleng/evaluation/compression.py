@@ -2,11 +2,13 @@
 
 Resampling n rows with replacement gives each group of identical rows a Multinomial(n, size/n)
 count, so grouping identical rows is exact and makes a million-row bootstrap cheap when scores
-repeat. When they do not, scores are binned finely (in logit space for probabilities, with
-quantile edges for the dense middle and even edges for the tails) and the binning is accepted
-only if it moves every ROC AUC by less than `AUC_TOLERANCE` and leaves less than
-`WITHIN_SHARE_TOLERANCE` of any averaged column's variance inside the groups (which would
-otherwise be missing from the bootstrap spread). Otherwise the rows are resampled one by one.
+repeat. When they do not, scores (or, for tables without scores, the averaged columns) are
+binned finely: quantile edges for the dense middle plus even edges, in logit space for
+probabilities, for the tails. A binning is accepted only if it moves every ROC AUC by less than
+`AUC_TOLERANCE` and leaves less than `WITHIN_SHARE_TOLERANCE` of any averaged column's variance
+inside the groups (variance the bootstrap spread would otherwise miss); the coarsest binning
+that passes wins. Otherwise, or when rows are few enough to be cheap, rows are resampled one by
+one.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class CompressionReport:
 
 def compact_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     """Renumber a key's values 0..k-1 in sorted order: by counting when dense, by sorting otherwise."""
-    if size <= ROWS_PER_GROUP * len(key) + 1024:
+    if size <= 4 * len(key) + 1024:
         present = np.bincount(key, minlength=size) > 0
         return (np.cumsum(present) - 1)[key], int(present.sum())
     uniques, inverse = np.unique(key, return_inverse=True)
@@ -216,3 +218,26 @@ def compress_tables(
     to_bin = [binning_columns(table) for table in tables]
     if n * n_resamples <= ROW_DRAW_BUDGET or not any(to_bin):
         return align_for_resampling(tables), rows_report
+    for n_bins in BIN_SCHEDULE:
+        binned = [[bin_values(values, order, n_bins) for values, order in cols] for cols in to_bin]
+        codes: list[tuple[np.ndarray, int]] = []
+        for table, table_bins in zip(tables, binned, strict=True):
+            codes += key_columns(table) + table_bins
+        inverse, n_groups = combine_codes(codes, n)
+        if n_groups > n // ROWS_PER_GROUP:
+            break
+        grouped = [
+            regroup(table, inverse, n_groups, [c for c, _ in bins] if table.rankings else None)
+            for table, bins in zip(tables, binned, strict=True)
+        ]
+        fidelity = [
+            measure_fidelity(table, group) for table, group in zip(tables, grouped, strict=True)
+        ]
+        auc_shift = max(shift for shift, _ in fidelity)
+        within_share = max(share for _, share in fidelity)
+        if auc_shift < AUC_TOLERANCE and within_share < WITHIN_SHARE_TOLERANCE:
+            report = CompressionReport(
+                "binned_groups", n, n_groups, n_bins, auc_shift, within_share
+            )
+            return align_for_resampling(grouped), report
+    return align_for_resampling(tables), rows_report

@@ -73,9 +73,8 @@ class MetricTable:
 def rank_scores(scores: np.ndarray, positives: np.ndarray) -> Ranking:
     """Sort a score column once and mark its runs of ties, which share ROC AUC credit."""
     already_sorted = bool(np.all(scores[1:] >= scores[:-1]))
-    order = (
-        None if already_sorted else np.argsort(scores)
-    )  # order within a run of ties is irrelevant
+    # The order within a run of ties is irrelevant, so the default (unstable) sort will do.
+    order = None if already_sorted else np.argsort(scores)
     ordered = scores if order is None else scores[order]
     new_run = np.ones(len(scores), dtype=bool)
     new_run[1:] = ordered[1:] != ordered[:-1]

@@ -1,18 +1,13 @@
 """Feature engineering: scikit-learn transformers and the one pipeline saved inside the model.
 
 Names are imported on first use, so `mleng.config` can import `mleng.features.settings` for the
-dataset card without loading scikit-learn (and without an import cycle through this package).
+dataset card without loading scikit-learn or meeting an import cycle.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
-
-# The card (mleng.config) holds FeatureSettings, and FeatureSettings subclasses the card's
-# StrictModel. Loading the config first, whichever module is imported first, lets config.py import
-# mleng.features.settings (after defining StrictModel) without meeting a half-initialised module.
-import mleng.config  # noqa: F401
 
 if TYPE_CHECKING:
     from mleng.features.augmentation import augment_training_rows
@@ -36,6 +31,7 @@ _HOMES = {
     "OddsRatioEncoder": "encoders",
     "build_feature_pipeline": "pipeline",
     "build_model_pipeline": "pipeline",
+    "RawInputCoercer": "raw",
     "check_feature_settings": "pipeline",
     "build_features_report": "report",
     "render_features_markdown": "report",
@@ -47,6 +43,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "RawInputCoercer",
     "CategoricalEncoder",
     "CorrelationFilter",
     "CountEncoder",

@@ -46,8 +46,8 @@ def _column_names(estimator: BaseEstimator) -> list[str]:
 def _label_column(values: np.ndarray) -> np.ndarray:
     """One column's values as string labels, missing as its own level.
 
-    Whole-number floats are written as integers: a code column read as float because it had a
-    missing value (3.0) must give the same label as the same code read as int (3).
+    Whole-number floats are written as integers, value by value: a code column read as float
+    because it had a missing value (3.0) must give the same label as the same code read as int (3).
     """
     missing = pd.isna(values)
     labels = np.full(values.shape, MISSING_LEVEL, dtype=object)
@@ -57,8 +57,10 @@ def _label_column(values: np.ndarray) -> np.ndarray:
         labels[~missing] = present
     elif kind in ("integer", "floating", "mixed-integer-float"):
         numbers = present.astype(float)
-        whole = bool(np.all((numbers % 1 == 0) & (np.abs(numbers) < 2**53)))
-        labels[~missing] = numbers.astype(np.int64).astype(str) if whole else numbers.astype(str)
+        whole = (numbers % 1 == 0) & (np.abs(numbers) < 2**53)
+        text = numbers.astype(str).astype(object)
+        text[whole] = numbers[whole].astype(np.int64).astype(str)
+        labels[~missing] = text
     else:
         labels[~missing] = [str(value) for value in present]
     return labels

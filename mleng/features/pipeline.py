@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from mleng.features.columns import CategoricalEncoder, NumericTransformer
+from mleng.features.raw import RawInputCoercer
 from mleng.features.selection import CorrelationFilter, build_k_best_selector, build_model_selector
 from mleng.features.settings import FeatureSettings
 
@@ -93,10 +94,21 @@ def build_feature_pipeline(
 
 
 def build_model_pipeline(
-    features: ColumnTransformer | Pipeline, estimator: BaseEstimator
+    features: ColumnTransformer | Pipeline,
+    estimator: BaseEstimator,
+    numeric_columns: list[str] | None = None,
+    categorical_columns: list[str] | None = None,
 ) -> Pipeline:
-    """The registered artifact: raw columns in, predictions out, so serving cannot skew from training."""
-    return Pipeline([("features", features), ("model", estimator)])
+    """The registered artifact: raw columns in, predictions out, so serving cannot skew from training.
+
+    Given the raw column lists, the pipeline starts with `RawInputCoercer`, so rows read straight
+    from a CSV or a JSON request are coerced exactly as the training rows were.
+    """
+    steps: list[tuple[str, Any]] = [("features", features), ("model", estimator)]
+    if numeric_columns is not None or categorical_columns is not None:
+        coercer = RawInputCoercer(list(numeric_columns or []), list(categorical_columns or []))
+        steps.insert(0, ("inputs", coercer))
+    return Pipeline(steps)
 
 
 def check_feature_settings(

@@ -82,12 +82,6 @@ def find_positive_label(target: pd.Series, positive_label: object | None) -> obj
     return labels[-1] if labels else None
 
 
-def encode_labels(target: pd.Series) -> tuple[np.ndarray, list[object]]:
-    """Class codes 0..k-1 in sorted label order, and the labels; missing labels become -1."""
-    codes, labels = pd.factorize(target, sort=True)
-    return codes, list(labels)
-
-
 def describe_values(series: pd.Series, limit: int = 3) -> list[str]:
     """A few example values for a message, as text."""
     return [str(v) for v in series.dropna().unique()[:limit]]

@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
-from mleng.config import StrictModel
+from mleng.strict import StrictModel
 from mleng.quality.findings import Policy
 from mleng.sampling import SamplingSettings
 

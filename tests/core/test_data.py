@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mleng.config import DatasetCard
-from mleng.data import cap_rows, infer_feature_columns, load_dataset, prepare_features, split_dataset
+from mleng.data import cap_rows, infer_feature_columns, load_dataset, split_dataset
 from mleng.errors import DataError
 
 
@@ -96,16 +96,6 @@ def test_columns_are_inferred_by_dtype_excluding_target_and_timestamp(toy_csv):
     card = card_for(toy_csv, timestamp_column="when")
     columns = infer_feature_columns(load_dataset(card), card)
     assert columns.numeric == ["x", "n"] and columns.categorical == ["c"]
-
-
-def test_prepared_features_are_float_and_object_with_inf_as_missing():
-    frame = pd.DataFrame({"n": [1, 2, 3], "x": [1.0, np.inf, -np.inf], "c": ["a", None, "b"]})
-    from mleng.data import FeatureColumns
-
-    prepared = prepare_features(frame, FeatureColumns(["n", "x"], ["c"]))
-    assert prepared["n"].dtype == "float64"
-    assert prepared["x"].isna().tolist() == [False, True, True]
-    assert prepared["c"].tolist()[0] == "a" and pd.isna(prepared["c"].tolist()[1])
 
 
 def test_stratified_split_keeps_class_shares_and_is_seeded(toy_csv):

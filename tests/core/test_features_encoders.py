@@ -171,6 +171,8 @@ def test_whole_number_float_codes_get_the_same_label_as_integer_codes() -> None:
     fitted = CategoricalEncoder(encoder="count").fit(pd.DataFrame({"code": [3, 3, 7]}))
     as_float = pd.DataFrame({"code": [3.0, 7.0, np.nan]})
     assert fitted.transform(as_float).ravel().tolist() == [2.0, 1.0, 0.0]
+    mixed = CategoricalEncoder(encoder="count").fit(pd.DataFrame({"code": [3.0, 3.0, 2.5]}))
+    assert mixed.transform(pd.DataFrame({"code": [3, 2.5]})).ravel().tolist() == [2.0, 1.0]
 
 
 def test_unknown_encoder_name_is_an_error_naming_the_choices() -> None:

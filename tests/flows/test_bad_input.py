@@ -42,7 +42,7 @@ def store_with_champion(isolated_store: Path, adult_frame: pd.DataFrame) -> Path
 def registry_snapshot() -> tuple[list[str], dict[str, str]]:
     client = MlflowClient()
     versions = sorted(str(v.version) for v in client.search_model_versions(f"name='{MODEL}'"))
-    return versions, dict(client.get_registered_model(MODEL).aliases)
+    return versions, {k: str(v) for k, v in client.get_registered_model(MODEL).aliases.items()}
 
 
 def rewrite_data(folder: Path, frame: pd.DataFrame) -> None:

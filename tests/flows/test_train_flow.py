@@ -36,7 +36,7 @@ def registry_state(name: str) -> tuple[list[str], dict[str, str]]:
     except mlflow.exceptions.MlflowException:
         return [], {}
     versions = sorted(str(v.version) for v in client.search_model_versions(f"name='{name}'"))
-    return versions, dict(model.aliases)
+    return versions, {k: str(v) for k, v in model.aliases.items()}
 
 
 def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champion(prefect_server, adult_card, adult_frame):
