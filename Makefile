@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export MLFLOW_DISABLE_TELEMETRY ?= true
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install install-dev demo test test-fast bench lint clean
 

@@ -4,7 +4,9 @@ All methods bootstrap the same five binary metrics (accuracy, balanced accuracy,
 log loss) with B = 1000 percentile resamples on the same binormal data (true AUC known).
 
 - mleng: `bootstrap_metrics` (percentile, and BCa for reference), timed end to end including
-  label encoding, sorting, grouping and its fidelity checks.
+  label encoding, sorting, grouping and its fidelity checks. `mleng_rows_unbinned` is the same
+  vectorised engine forced to resample rows one by one (no grouping or binning): the exact
+  reference that the binned intervals are checked against.
 - scipy: `scipy.stats.bootstrap(paired=True, vectorized=True)` with a numpy statistic that
   computes all five metrics along the resample axis (ROC AUC from `rankdata` midranks), in
   batches that keep memory near mleng's. Where a full run would take minutes it runs fewer
@@ -39,8 +41,8 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from mleng.evaluation import Predictions, bootstrap_metrics
-from mleng.evaluation.compression import compress_tables
-from mleng.evaluation.resampling import weights_from_indices
+from mleng.evaluation.compression import align_for_resampling, compress_tables
+from mleng.evaluation.resampling import bootstrap_distributions, weights_from_indices
 from mleng.evaluation.tables import build_table
 from mleng.evaluation.weighted import evaluate_weights
 
@@ -119,6 +121,21 @@ def run_mleng(
         "resamples_run": N_RESAMPLES,
         "extrapolated": False,
         "intervals": {name: [result[name].low, result[name].high] for name in METRICS},
+    }
+
+
+def run_mleng_rows(y: np.ndarray, predictions: Predictions) -> dict[str, Any]:
+    """mleng's engine forced to resample rows one by one: the exact reference for its binning."""
+    start = time.perf_counter()
+    [table] = align_for_resampling([build_table("binary", y, predictions, 1)])
+    distribution = bootstrap_distributions([table], N_RESAMPLES, seed=5)
+    seconds = time.perf_counter() - start
+    values = np.column_stack([distribution[0][name] for name in METRICS])
+    return {
+        "seconds": seconds,
+        "resamples_run": N_RESAMPLES,
+        "extrapolated": False,
+        "intervals": intervals_from(values),
     }
 
 
@@ -226,6 +243,7 @@ def main() -> None:
             "mleng_percentile": run_mleng(y, predictions, "percentile"),
             "mleng_percentile_other_seed": run_mleng(y, predictions, "percentile", seed=7),
             "mleng_bca": run_mleng(y, predictions, "bca"),
+            "mleng_rows_unbinned": run_mleng_rows(y, predictions),
             "scipy_vectorized": run_scipy(y, predictions),
             "naive_sklearn_loop": run_naive(y, predictions),
         }

@@ -20,6 +20,8 @@ from mleng.data import cap_rows, infer_feature_columns, select_features  # noqa:
 from mleng.summary import TrainSummary, render_summary_markdown, summarize_families  # noqa: E402
 from tasks.data import load_data, read_card, split_data, validate_data  # noqa: E402
 from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate_on_test  # noqa: E402
+from tasks.features import report_features  # noqa: E402
+from tasks.quality import check_data, check_split, measure_slices, sample_data  # noqa: E402
 from tasks.registry import register_model  # noqa: E402
 from tasks.training import evaluate_trial, refit_best  # noqa: E402
 
@@ -44,9 +46,10 @@ def train(
 ) -> TrainSummary:
     """Train, evaluate and register a model for one dataset card.
 
-    Loads and validates the data, splits it, scores baselines, searches model families coarse to
-    fine, refits the best configuration, evaluates it with bootstrap intervals and registers it as
-    `challenger`, promoting it to `champion` only on paired evidence.
+    Loads the data, validates it against its expectation suite, answers the five data questions
+    and checks for leakage and bias, splits it, scores baselines, searches model families coarse
+    to fine, refits the best configuration, evaluates it with bootstrap intervals and registers it
+    as `challenger`, promoting it to `champion` only on paired evidence.
 
     Args:
         card_path: Path of the dataset card (YAML), e.g. configs/adult.yaml.
@@ -58,7 +61,7 @@ def train(
     seconds: dict[str, float] = {}
     with timed(seconds, "load"):
         card = read_card(card_path, budget, strategy)
-        frame = load_data(card)
+        frame = sample_data(load_data(card), card, seed)
     client = tracking.configure_tracking()
     experiment_id = tracking.ensure_experiment(client, card.name)
     run_id = tracking.start_run(
@@ -69,17 +72,25 @@ def train(
     )
     summary = TrainSummary(card_name=card.name, metric=card.metric, experiment_id=experiment_id, parent_run_id=run_id, tracking_uri=client.tracking_uri)
     try:
-        tracking.log_values(client, run_id, params={"seed": seed, "budget": card.search.budget, "strategy": card.search.strategy, "metric": card.metric, "card": card.model_dump(mode="json")})
+        search_settings = card.search.model_dump(include={"budget", "strategy", "cv_folds", "max_rows"})
+        tracking.log_values(client, run_id, params={"seed": seed, "metric": card.metric, "test_size": card.test_size, **search_settings})
+        tracking.log_json(client, run_id, card.model_dump(mode="json"), "card.json")
         with timed(seconds, "validate"):
             report = validate_data(frame, card, client, run_id)
             summary.validation = f"passed ({len(report.outcomes)} expectations on {report.n_rows} rows)"
 
+        with timed(seconds, "data checks"):
+            frame, columns = check_data(frame, card, infer_feature_columns(frame, card), seed, client, run_id)
+
         with timed(seconds, "split"):
             train_rows, test_rows = split_data(frame, card, seed)
-            columns = infer_feature_columns(frame, card)
+            check_split(train_rows, test_rows, card, columns, client, run_id)
             train_x, test_x = select_features(train_rows, columns), select_features(test_rows, columns)
             train_y, test_y = train_rows[card.target], test_rows[card.target]
             summary.rows = {"train": len(train_rows), "test": len(test_rows)}
+
+        with timed(seconds, "features report"):
+            report_features(card, columns, train_x, train_y, test_x, seed, client, run_id)
 
         with timed(seconds, "baselines"):
             baselines = evaluate_baselines(card, train_x, train_y, test_x, test_y, seed, client, run_id)
@@ -105,6 +116,7 @@ def train(
         with timed(seconds, "evaluate"):
             predictions, intervals = evaluate_on_test(card, pipeline, test_x, test_y, seed, bootstrap_resamples, client, run_id)
             summary.test_metrics = {name: (i.estimate, i.low, i.high) for name, i in intervals.items()}
+            measure_slices(card, test_rows, predictions, client, run_id)
             decision = compare_with_champion(card, predictions, test_x, test_y, seed, bootstrap_resamples, client)
 
         with timed(seconds, "register"):

@@ -21,3 +21,7 @@ class ValidationFailed(MlengError):
 
 class SearchError(MlengError):
     """The search cannot run with the settings given."""
+
+
+class DataQualityFailed(MlengError):
+    """A data check whose policy is `fail` found a problem (leakage, split overlap, ...)."""

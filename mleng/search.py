@@ -43,6 +43,7 @@ STRATEGIES: tuple[str, ...] = ("coarse_to_fine", "random", "grid")
 COARSE_SHARE = 0.4
 MAX_FINE_ROUNDS = 3
 MIN_FINE_ROUND_SIZE = 4
+MIN_COARSE = 0
 FINE_SETTINGS = FineSettings()
 
 
@@ -83,7 +84,7 @@ def plan_stages(budget: int, n_families: int) -> list[int]:
     enough points to move its box while later rounds still see earlier results.
     """
     check_budget(budget, n_families)
-    n_coarse = max(n_families, math.ceil(COARSE_SHARE * budget))
+    n_coarse = max(n_families, math.ceil(COARSE_SHARE * budget), min(budget, MIN_COARSE))
     n_fine = budget - n_coarse
     if n_fine == 0:
         return [n_coarse]

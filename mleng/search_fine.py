@@ -34,6 +34,9 @@ class FineSettings:
     exploration_share: float = 0.1
     max_redraws: int = 20
     shape: str = "span"
+    coordinate_exploration: float = 0.0
+    screen_factor: int = 0
+    screen_kappa: float = 1.0
 
 
 def allocate_fine_trials(
@@ -125,6 +128,9 @@ def propose_family_points(
             sd = np.maximum(elite.std(axis=0), margin)
             gauss_points = np.clip(elite[parents] + rng.normal(size=(n_points, len(space))) * sd, 0, 1)
     top_params = [ok[i][0] for i in np.argsort(-scores, kind="stable")[:n_top]]
+    n_final = n_points
+    if settings.screen_factor > 1 and len(ok) >= 5:
+        n_points = n_points * settings.screen_factor
     categories = choose_categories(space, top_params, n_points, rng)
     numeric = [i for i, spec in enumerate(space.values()) if spec.type != "categorical"]
     unit = sample_unit_points(n_points, len(numeric), rng)
@@ -136,13 +142,48 @@ def propose_family_points(
             point[numeric] = lower[numeric] + draw * (upper[numeric] - lower[numeric])
             if settings.shape == "gauss" and attempt == 0:
                 point[numeric] = gauss_points[row][numeric]
+            if numeric and rng.random() < settings.coordinate_exploration:
+                point[numeric[rng.integers(len(numeric))]] = rng.random()
             params = decode_point(space, point)
             params.update({name: values[row] for name, values in categories.items()})
             if attempt == settings.max_redraws or config_key(params) not in seen:
                 break
-        seen.add(config_key(params))
+        if n_final == n_points:
+            seen.add(config_key(params))
         proposals.append(params)
+    if n_final < n_points:
+        proposals = screen(space, proposals, points, scores, n_final, settings, rng)
+        seen.update(config_key(p) for p in proposals)
     return proposals
+
+
+def screen(space, candidates, points, scores, n_final, settings, rng):
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+    d = points.shape[1]
+    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 1e1), nu=2.5) + WhiteKernel(1e-2, (1e-6, 1e0))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)), n_restarts_optimizer=0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gp.fit(points, scores)
+    X = np.array([encode_params(space, c) for c in candidates])
+    mu, sd = gp.predict(X, return_std=True)
+    acq = mu + settings.screen_kappa * sd
+    chosen = []
+    order = np.argsort(-acq, kind="stable")
+    min_dist = 0.05
+    for i in order:
+        if all(np.linalg.norm(X[i] - X[j]) > min_dist for j in chosen):
+            chosen.append(i)
+        if len(chosen) == n_final:
+            break
+    for i in order:
+        if len(chosen) == n_final:
+            break
+        if i not in chosen:
+            chosen.append(i)
+    return [candidates[i] for i in chosen]
 
 
 def config_key(params: dict[str, Any]) -> str:

@@ -1,0 +1,91 @@
+"""Training a configuration: the pipeline for a trial, its CV folds, and a CV loop that augments
+training folds only (noisy copies of a row must never be scored as if unseen)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from mleng.config import DatasetCard
+from mleng.data import FeatureColumns
+from mleng.features.augmentation import augment_training_rows
+from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
+from mleng.models import build_estimator, scoring_for
+
+Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
+
+
+@dataclass(frozen=True)
+class CrossValidationScore:
+    """Mean and spread of a configuration's fold scores (higher is better) and its mean fit time."""
+
+    mean: float
+    std: float
+    fit_seconds: float
+
+
+def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, params: dict[str, Any], seed: int) -> Pipeline:
+    """Raw-input coercion, the card's feature pipeline and one model family's estimator."""
+    features = build_feature_pipeline(
+        columns.numeric, columns.categorical, settings=card.features, task=card.task, positive_label=card.positive_label
+    )
+    estimator = build_estimator(family, params, card.task, seed)
+    return build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
+
+
+def make_folds(card: DatasetCard, seed: int) -> KFold | StratifiedKFold:
+    """The same seeded CV splits for every trial, so scores are comparable."""
+    splitter = KFold if card.task == "regression" else StratifiedKFold
+    return splitter(n_splits=card.search.cv_folds, shuffle=True, random_state=seed)
+
+
+def make_augmenter(card: DatasetCard, columns: FeatureColumns, seed: int) -> Augmenter | None:
+    """Noisy copies of training rows as the card asks, or None when augmentation is off."""
+    settings = card.features.augmentation
+    if settings.copies == 0 or not columns.numeric:
+        return None
+
+    def augment(features: pd.DataFrame, target: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+        return augment_training_rows(features, target, settings.copies, settings.noise_fraction, columns.numeric, seed)
+
+    return augment
+
+
+def cross_validate_pipeline(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    card: DatasetCard,
+    seed: int,
+    augment: Augmenter | None = None,
+) -> CrossValidationScore:
+    """Fit on each training fold (augmented when asked) and score the untouched validation fold."""
+    scorer = check_scoring(pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label))
+    scores, fit_seconds = [], []
+    for train_index, valid_index in make_folds(card, seed).split(features, target):
+        fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
+        if augment is not None:
+            fold_x, fold_y = augment(fold_x, fold_y)
+        started = time.perf_counter()
+        model = clone(pipeline).fit(fold_x, fold_y)
+        fit_seconds.append(time.perf_counter() - started)
+        scores.append(scorer(model, features.iloc[valid_index], target.iloc[valid_index]))
+    return CrossValidationScore(float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_seconds)))
+
+
+def fit_pipeline(
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, augment: Augmenter | None = None
+) -> Pipeline:
+    """Fit on all given training rows, augmented when asked."""
+    if augment is not None:
+        features, target = augment(features, target)
+    return pipeline.fit(features, target)
