@@ -19,7 +19,7 @@ from mleng import search, tracking  # noqa: E402
 from mleng.data import cap_rows, infer_feature_columns, select_features  # noqa: E402
 from mleng.summary import TrainSummary, render_summary_markdown, summarize_families  # noqa: E402
 from tasks.data import load_data, read_card, split_data, validate_data  # noqa: E402
-from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate_on_test  # noqa: E402
+from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate_on_test, gate_promotion  # noqa: E402
 from tasks.features import report_features  # noqa: E402
 from tasks.quality import check_data, check_split, measure_slices, sample_data  # noqa: E402
 from tasks.registry import register_model  # noqa: E402
@@ -117,7 +117,8 @@ def train(
             predictions, intervals = evaluate_on_test(card, pipeline, test_x, test_y, seed, bootstrap_resamples, client, run_id)
             summary.test_metrics = {name: (i.estimate, i.low, i.high) for name, i in intervals.items()}
             measure_slices(card, test_rows, predictions, client, run_id)
-            decision = compare_with_champion(card, predictions, test_x, test_y, seed, bootstrap_resamples, client)
+            comparison = compare_with_champion(card, predictions, test_rows.drop(columns=[card.target]), test_y, seed, bootstrap_resamples, client)
+            decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, None)
 
         with timed(seconds, "register"):
             version = register_model(card, pipeline, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)

@@ -21,8 +21,9 @@ from mleng.settings import apply_runtime_defaults
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Machine learning engineering for tabular models.")
 expectations_app = typer.Typer(no_args_is_help=True, help="Great Expectations suites for dataset cards.")
 app.add_typer(expectations_app, name="expectations")
-console = Console()
-errors = Console(stderr=True)
+# Logs and CI are not terminals: rich would wrap tables at 80 columns there.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 
 def fail(error: Exception) -> None:
@@ -117,7 +118,7 @@ def expectations_init(
         from mleng.config import load_card, resolve_expectations_path
 
         checked = load_card(card)
-        frame = data.load_dataset(checked)
+        frame = data.build_examples(data.load_dataset(checked), checked)
         columns = data.infer_feature_columns(frame, checked)
         suite = validation.build_suite(frame, checked, columns.numeric, columns.categorical)
         path = resolve_expectations_path(checked)

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from mleng.errors import CardError
 from mleng.features.settings import FeatureSettings
 from mleng.quality.settings import DataChecksSettings
+from mleng.promotion import PromotionPolicy
 from mleng.strict import StrictModel
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -109,6 +110,7 @@ class DatasetCard(StrictModel):
     expectations: Path | None = None
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
+    promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod

@@ -11,6 +11,7 @@ from sklearn.model_selection import train_test_split
 
 from mleng.config import DatasetCard
 from mleng.errors import DataError
+from mleng.features.windowing import build_window_examples, split_temporal
 
 
 @dataclass(frozen=True)
@@ -125,9 +126,11 @@ def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd
     frame = frame[frame[card.target].notna()]
     if card.timestamp_column:
         ordered = frame.assign(_order=pd.to_datetime(frame[card.timestamp_column], errors="coerce"))
-        ordered = ordered.sort_values("_order", kind="stable").drop(columns="_order")
-        cut = int(round(len(ordered) * (1 - card.test_size)))
-        train, test = ordered.iloc[:cut], ordered.iloc[cut:]
+        try:
+            train, test = split_temporal(ordered, "_order", card.test_size, gap=window_gap(card))
+        except ValueError as error:
+            raise DataError(f"Data file {card.path} ({len(frame)} rows) cannot be split in time: {error}") from None
+        train, test = train.drop(columns="_order"), test.drop(columns="_order")
     else:
         stratify = None
         if card.task != "regression":
@@ -146,6 +149,34 @@ def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd
     return train, test
 
 
+def window_gap(card: DatasetCard) -> int:
+    """Rows to leave out between past and future so no window overlaps another's target."""
+    windows = card.features.windows
+    return 0 if windows is None else windows.length + windows.horizon - 1
+
+
+def build_examples(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
+    """The training examples: the rows themselves, or windows over a series when the card asks.
+
+    A window's row carries statistics of the past `length` values and the target strictly after
+    it, stamped with the target's time in the card's timestamp column, so the temporal split and
+    every check downstream work on examples exactly as on ordinary rows.
+    """
+    settings = card.features.windows
+    if settings is None:
+        return frame
+    if not card.timestamp_column:
+        raise DataError(f"Card for {card.path} sets features.windows but no timestamp_column; name the column that orders the series")
+    examples = build_window_examples(frame, card.timestamp_column, [card.target], settings, target_column=card.target)
+    if examples.empty:
+        raise DataError(
+            f"Data file {card.path} ({len(frame)} rows) gives no complete window of length {settings.length}; "
+            "lower features.windows.length or supply a longer series"
+        )
+    examples = examples.drop(columns=["window_start", "window_end"]).rename(columns={"target_time": card.timestamp_column})
+    return examples.reset_index(drop=True)
+
+
 def cap_rows(features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int) -> tuple[pd.DataFrame, pd.Series]:
     """A seeded (stratified for classification) sample of at most `search.max_rows` rows for scoring trials.
 
@@ -155,6 +186,8 @@ def cap_rows(features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed:
     limit = card.search.max_rows
     if limit is None or len(features) <= limit:
         return features, target
+    if card.timestamp_column:  # keep the most recent rows, in order, for time-ordered folds
+        return features.iloc[-limit:], target.iloc[-limit:]
     stratify = target if card.task != "regression" and target.value_counts().min() >= 2 else None
     sample_x, _, sample_y, _ = train_test_split(features, target, train_size=limit, random_state=seed, stratify=stratify)
     return sample_x, sample_y

@@ -130,7 +130,9 @@ class AdaptiveSMOTE(BaseEstimator):
             sampler = SMOTEN(k_neighbors=neighbours, random_state=self.random_state)
         elif categorical.any():
             sampler = SMOTENC(
-                np.flatnonzero(categorical).tolist(), k_neighbors=neighbours, random_state=self.random_state
+                np.flatnonzero(categorical).tolist(),
+                k_neighbors=neighbours,
+                random_state=self.random_state,
             )
         else:
             sampler = SMOTE(k_neighbors=neighbours, random_state=self.random_state)
@@ -313,7 +315,10 @@ def compare_imbalance_strategies(
             if settings.threshold_metric is not None
             else 0.5
         )
-        truth, flagged = np.asarray(y_test) == positive, predict_with_threshold(test_proba, threshold)
+        truth, flagged = (
+            np.asarray(y_test) == positive,
+            predict_with_threshold(test_proba, threshold),
+        )
         rows.append(
             {
                 "strategy": settings.label,

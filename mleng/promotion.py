@@ -1,68 +1,148 @@
-"""The promotion decision: a new model replaces the champion only on evidence, never on a point estimate."""
+"""The promotion gate: a new model replaces the champion only on evidence, never on a point estimate.
+
+Every condition of the card's policy is checked and recorded, passed or not, so a reviewer can
+see why a version was (not) promoted without rerunning anything.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic import Field
+
+from mleng.strict import StrictModel
+
+
+class PromotionPolicy(StrictModel):
+    """What a challenger must show before it becomes champion."""
+
+    min_metric: float | None = Field(
+        default=None, description="primary metric threshold (a ceiling for losses and errors), on the test estimate"
+    )
+    beat_baselines: bool = Field(default=True, description="the primary metric's interval must clear every baseline")
+    beat_champion: bool = Field(default=True, description="paired bootstrap lower bound of the gain must be > 0")
+    robustness_floor: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="minimum share of test rows whose output is stable under perturbation"
+    )
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One condition of the gate and what was measured for it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChampionComparison:
+    """The paired comparison with the current champion, or why there is none."""
+
+    champion_version: str | None
+    difference: float | None = None
+    low: float | None = None
+    high: float | None = None
+    probability_better: float | None = None
+    unavailable_reason: str | None = None
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """Whether the challenger becomes champion, and why, in words a reviewer can check."""
+    """Whether the challenger becomes champion, with every check behind it."""
 
     promote: bool
-    reason: str
-    champion_version: str | None = None
-    difference: float | None = None
-    difference_low: float | None = None
-    difference_high: float | None = None
-    probability_better: float | None = None
+    checks: list[GateCheck] = field(default_factory=list)
+    comparison: ChampionComparison | None = None
 
     @property
     def label(self) -> str:
         return "promoted" if self.promote else "kept_champion"
 
+    @property
+    def reason(self) -> str:
+        failed = [check for check in self.checks if not check.passed]
+        shown = failed if failed else self.checks
+        verdict = "all gate checks passed" if not failed else "failed gate checks"
+        return f"{verdict}: " + "; ".join(f"{check.name}: {check.detail}" for check in shown)
+
     def as_tags(self) -> dict[str, Any]:
         """Flat tags for the run and the model version."""
-        values = {f"promotion.{key}": value for key, value in asdict(self).items() if value is not None}
-        values["promotion.decision"] = self.label
-        return values
+        tags: dict[str, Any] = {"promotion.decision": self.label, "promotion.reason": self.reason}
+        for check in self.checks:
+            tags[f"promotion.check.{check.name}"] = ("passed: " if check.passed else "failed: ") + check.detail
+        if self.comparison is not None and self.comparison.champion_version is not None:
+            tags["promotion.champion_version"] = self.comparison.champion_version
+        return tags
 
 
-def decide_without_champion() -> PromotionDecision:
-    """The first model of a name becomes champion: there is nothing to compare against."""
-    return PromotionDecision(promote=True, reason="no champion yet: the first registered model becomes champion")
+def check_min_metric(metric: str, estimate: float, threshold: float | None, lower_is_better: bool) -> GateCheck | None:
+    """The test estimate meets the card's floor (or ceiling, for losses)."""
+    if threshold is None:
+        return None
+    passed = estimate <= threshold if lower_is_better else estimate >= threshold
+    relation = "<=" if lower_is_better else ">="
+    return GateCheck("min_metric", passed, f"test {metric} {estimate:.4f} {'' if passed else 'not '}{relation} {threshold:.4f}")
 
 
-def decide_from_comparison(
-    champion_version: str, metric: str, difference: float, low: float, high: float, probability_better: float, confidence: float = 0.95
+def check_baselines(metric: str, low: float, high: float, baselines: dict[str, float], lower_is_better: bool) -> GateCheck:
+    """The whole 95% interval of the primary metric lies on the better side of every baseline."""
+    beaten = {name: (high < value if lower_is_better else low > value) for name, value in baselines.items()}
+    bound = f"interval [{low:.4f}, {high:.4f}]"
+    listing = ", ".join(f"{name} {value:.4f}" for name, value in baselines.items())
+    passed = all(beaten.values())
+    return GateCheck("beat_baselines", passed, f"{bound} {'clears' if passed else 'does not clear'} baselines ({listing})")
+
+
+def check_champion(metric: str, comparison: ChampionComparison) -> GateCheck:
+    """Paired bootstrap on the same test rows: lower bound of the challenger's gain above zero."""
+    if comparison.champion_version is None:
+        return GateCheck("beat_champion", True, "no champion yet: nothing to compare against")
+    if comparison.unavailable_reason is not None:
+        return GateCheck(
+            "beat_champion",
+            False,
+            f"champion v{comparison.champion_version} cannot score the test rows ({comparison.unavailable_reason[:300]}); "
+            "without a comparison the champion is kept: move the alias by hand after review",
+        )
+    assert comparison.difference is not None and comparison.low is not None and comparison.high is not None
+    passed = comparison.low > 0
+    return GateCheck(
+        "beat_champion",
+        passed,
+        f"challenger - champion v{comparison.champion_version} {metric} gain = {comparison.difference:+.4f} "
+        f"(95% CI {comparison.low:+.4f} to {comparison.high:+.4f}; P(better) = {comparison.probability_better:.2f})",
+    )
+
+
+def check_robustness(stable_share: float | None, floor: float | None) -> GateCheck | None:
+    """Enough test rows keep their output under small perturbations."""
+    if floor is None:
+        return None
+    if stable_share is None:
+        return GateCheck("robustness_floor", False, "robustness was not measured, so the floor cannot be shown")
+    passed = stable_share >= floor
+    return GateCheck("robustness_floor", passed, f"stable share {stable_share:.3f} {'>=' if passed else '<'} floor {floor:.3f}")
+
+
+def decide_promotion(
+    policy: PromotionPolicy,
+    metric: str,
+    lower_is_better: bool,
+    interval: tuple[float, float, float],
+    baselines: dict[str, float],
+    comparison: ChampionComparison,
+    stable_share: float | None = None,
+    data_checks: str = "passed",
 ) -> PromotionDecision:
-    """Promote only when the lower bound of the paired difference (challenger better > 0) is above zero."""
-    evidence = (
-        f"paired bootstrap on the same test rows: challenger - champion {metric} = {difference:+.4f} "
-        f"({confidence:.0%} CI {low:+.4f} to {high:+.4f}; P(better) = {probability_better:.2f})"
-    )
-    promote = low > 0
-    verdict = "challenger beats champion v" if promote else "challenger does not clearly beat champion v"
-    return PromotionDecision(
-        promote=promote,
-        reason=f"{verdict}{champion_version}: {evidence}",
-        champion_version=champion_version,
-        difference=difference,
-        difference_low=low,
-        difference_high=high,
-        probability_better=probability_better,
-    )
-
-
-def decide_unscorable_champion(champion_version: str, error: str) -> PromotionDecision:
-    """A champion that cannot score today's rows (e.g. its input columns changed) is not compared, so it
-    is kept: without evidence, moving the alias is a human decision."""
-    return PromotionDecision(
-        promote=False,
-        reason=(
-            f"champion v{champion_version} cannot score the current test rows ({error[:300]}); no comparison is "
-            "possible, so the champion is kept: review the challenger and move the alias by hand if it should serve"
-        ),
-        champion_version=champion_version,
-    )
+    """Run every gate check of the policy; promote only when all pass."""
+    estimate, low, high = interval
+    checks = [GateCheck("data_checks", data_checks == "passed", f"data validation and leakage checks {data_checks}")]
+    checks += [c for c in [check_min_metric(metric, estimate, policy.min_metric, lower_is_better)] if c]
+    if policy.beat_baselines:
+        checks.append(check_baselines(metric, low, high, baselines, lower_is_better))
+    if policy.beat_champion:
+        checks.append(check_champion(metric, comparison))
+    checks += [c for c in [check_robustness(stable_share, policy.robustness_floor)] if c]
+    return PromotionDecision(promote=all(check.passed for check in checks), checks=checks, comparison=comparison)

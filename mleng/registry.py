@@ -6,6 +6,7 @@ every check before it has passed, so a failed run never leaves a partial model b
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,9 @@ def build_signature(example: pd.DataFrame, predictions: Any, numeric_columns: li
     both, so numeric columns accept any value and the pipeline's first step coerces them exactly
     as in training; categorical columns keep their inferred string type.
     """
-    signature = infer_signature(example, predictions)
+    with warnings.catch_warnings():  # its hint about integer columns is what the Any type resolves
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(example, predictions)
     numeric = set(numeric_columns)
     inputs = [
         ColSpec(AnyType(), spec.name, required=spec.required) if spec.name in numeric else spec

@@ -36,6 +36,7 @@ class FineSettings:
     shape: str = "span"
     coordinate_exploration: float = 0.0
     screen_factor: int = 0
+    jitter: float = 0.25
     screen_kappa: float = 1.0
 
 
@@ -142,6 +143,11 @@ def propose_family_points(
             point[numeric] = lower[numeric] + draw * (upper[numeric] - lower[numeric])
             if settings.shape == "gauss" and attempt == 0:
                 point[numeric] = gauss_points[row][numeric]
+            if settings.shape == "recombine":
+                elite = points[np.argsort(-scores, kind="stable")[:n_top]]
+                donors = rng.integers(len(elite), size=len(numeric))
+                jitter = (2 * draw - 1) * settings.jitter * (upper[numeric] - lower[numeric])
+                point[numeric] = np.clip(elite[donors, numeric] + jitter, lower[numeric], upper[numeric])
             if numeric and rng.random() < settings.coordinate_exploration:
                 point[numeric[rng.integers(len(numeric))]] = rng.random()
             params = decode_point(space, point)

@@ -29,7 +29,7 @@ from mleng.strict import StrictModel
 # Categories beyond this many per column share one code: the boosting model's native categorical
 # support takes at most 255 bins, one of which is reserved for missing values.
 MAX_CATEGORY_CODES = 250
-IMPORTANCE_REPEATS = 3
+IMPORTANCE_REPEATS = 1
 
 
 class ShiftSettings(StrictModel):
@@ -42,7 +42,7 @@ class ShiftSettings(StrictModel):
     n_permutations: int = Field(default=100, ge=0, description="label shuffles for the null AUCs")
     folds: int = Field(default=3, ge=2, description="cross-validation folds for out-of-fold AUC")
     max_rows: int = Field(default=20_000, ge=20, description="rows used, sampled in proportion")
-    max_iter: int = Field(default=30, ge=1, description="boosting rounds of the shift classifier")
+    max_iter: int = Field(default=20, ge=1, description="boosting rounds of the shift classifier")
     top_k: int = Field(default=10, ge=1, description="drivers kept in the report")
     alpha: float = Field(default=0.05, gt=0, lt=1, description="level at which a shift is declared")
 
@@ -101,10 +101,14 @@ def encode_shift_features(
     The codes ignore which frame a row came from, so shuffling rows between frames cannot change them.
     """
     missing = [
-        c for c in [*numeric_columns, *categorical_columns] if c not in reference or c not in current
+        c
+        for c in [*numeric_columns, *categorical_columns]
+        if c not in reference or c not in current
     ]
     if missing:
-        raise ValueError(f"columns {missing} are not in both frames; compare the same feature columns")
+        raise ValueError(
+            f"columns {missing} are not in both frames; compare the same feature columns"
+        )
     if not numeric_columns and not categorical_columns:
         raise ValueError("give at least one numeric or categorical column to compare")
     both = pd.concat([reference, current], ignore_index=True)
@@ -249,7 +253,7 @@ def detect_shift(
     n_permutations: int = 100,
     folds: int = 3,
     max_rows: int = 20_000,
-    max_iter: int = 30,
+    max_iter: int = 20,
     top_k: int = 10,
     alpha: float = 0.05,
 ) -> ShiftReport:
@@ -301,7 +305,7 @@ def score_similarity_to_current(
     categorical_columns: list[str],
     seed: int = 0,
     folds: int = 5,
-    max_iter: int = 30,
+    max_iter: int = 20,
 ) -> pd.Series:
     """Each reference row's out-of-fold probability of being a current row, indexed like `reference`.
 
@@ -314,8 +318,12 @@ def score_similarity_to_current(
     labels = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
     model = build_shift_classifier(mask, max_iter, seed)
     with threadpool_limits(limits=1, user_api="openmp"):
-        probabilities, _ = predict_out_of_fold(features, labels, assign_folds(labels, folds, seed), model)
-    return pd.Series(probabilities[: len(reference)], index=reference.index, name="current_probability")
+        probabilities, _ = predict_out_of_fold(
+            features, labels, assign_folds(labels, folds, seed), model
+        )
+    return pd.Series(
+        probabilities[: len(reference)], index=reference.index, name="current_probability"
+    )
 
 
 def select_validation_rows(
@@ -327,7 +335,7 @@ def select_validation_rows(
     n: int | None = None,
     seed: int = 0,
     folds: int = 5,
-    max_iter: int = 30,
+    max_iter: int = 20,
 ) -> pd.Index:
     """The index of the `n` (or `fraction` of) reference rows that look most like the current rows.
 

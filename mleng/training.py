@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 
 from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.data import FeatureColumns, window_gap
 from mleng.features.augmentation import augment_training_rows
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
 from mleng.models import build_estimator, scoring_for
@@ -42,8 +42,11 @@ def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, para
     return build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
 
 
-def make_folds(card: DatasetCard, seed: int) -> KFold | StratifiedKFold:
-    """The same seeded CV splits for every trial, so scores are comparable."""
+def make_folds(card: DatasetCard, seed: int) -> KFold | StratifiedKFold | TimeSeriesSplit:
+    """The same seeded CV splits for every trial, so scores are comparable; forward-chaining folds
+    (with the window gap) for time-ordered data, so no fold trains on its own future."""
+    if card.timestamp_column:
+        return TimeSeriesSplit(n_splits=card.search.cv_folds, gap=window_gap(card))
     splitter = KFold if card.task == "regression" else StratifiedKFold
     return splitter(n_splits=card.search.cv_folds, shuffle=True, random_state=seed)
 

@@ -26,8 +26,9 @@ def read_card(card_path: str, budget: int | None = None, strategy: str | None = 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2, retry_condition_fn=lambda t, r, s: isinstance(s.result(raise_on_failure=False), OSError))
 def load_data(card: DatasetCard) -> pd.DataFrame:
-    """Read the dataset; transient I/O errors are retried, bad files fail at once with a clear error."""
-    return data.load_dataset(card)
+    """Read the dataset as training examples (windows over a series when the card asks); transient
+    I/O errors are retried, bad files fail at once with a clear error."""
+    return data.build_examples(data.load_dataset(card), card)
 
 
 @task(cache_policy=NO_CACHE)

@@ -67,24 +67,47 @@ def evaluate_on_test(
 def compare_with_champion(
     card: DatasetCard,
     challenger: evaluation.Predictions,
-    test_features: pd.DataFrame,
+    test_rows: pd.DataFrame,
     test_target: pd.Series,
     seed: int,
     n_resamples: int,
     client: MlflowClient,
-) -> promotion.PromotionDecision:
-    """Paired bootstrap of challenger against champion on the same test rows and resamples."""
+) -> promotion.ChampionComparison:
+    """Paired bootstrap of challenger against champion on the same test rows and resamples.
+
+    The champion gets the raw rows with every column, so a champion trained on other features
+    is still compared fairly."""
     champion_version = registry.find_alias_version(client, card.model_name, registry.CHAMPION)
     if champion_version is None:
-        return promotion.decide_without_champion()
+        return promotion.ChampionComparison(champion_version=None)
     try:
         champion_model = registry.load_alias_model(card.model_name, registry.CHAMPION)
-        champion = evaluation.predict_with(champion_model, test_features)
+        champion = evaluation.predict_with(champion_model, test_rows)
+        comparison = evaluation.compare_paired(
+            card.task, card.metric, test_target, champion, challenger, card.positive_label, n_resamples=n_resamples, seed=seed
+        )
     except Exception as error:  # any failure to score means no evidence either way
-        return promotion.decide_unscorable_champion(champion_version, f"{type(error).__name__}: {error}")
-    comparison = evaluation.compare_paired(
-        card.task, card.metric, test_target, champion, challenger, card.positive_label, n_resamples=n_resamples, seed=seed
+        return promotion.ChampionComparison(champion_version, unavailable_reason=f"{type(error).__name__}: {error}")
+    return promotion.ChampionComparison(
+        champion_version, comparison.difference, comparison.low, comparison.high, comparison.probability_better
     )
-    return promotion.decide_from_comparison(
-        champion_version, card.metric, comparison.difference, comparison.low, comparison.high, comparison.probability_better
+
+
+@task(cache_policy=NO_CACHE)
+def gate_promotion(
+    card: DatasetCard,
+    interval: evaluation.MetricInterval,
+    baselines: dict[str, float],
+    comparison: promotion.ChampionComparison,
+    stable_share: float | None,
+) -> promotion.PromotionDecision:
+    """Apply the card's promotion policy; every check is recorded, passed or failed."""
+    return promotion.decide_promotion(
+        card.promotion,
+        card.metric,
+        card.lower_is_better,
+        (interval.estimate, interval.low, interval.high),
+        baselines,
+        comparison,
+        stable_share,
     )

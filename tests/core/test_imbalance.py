@@ -134,7 +134,9 @@ def test_class_weight_falls_back_to_balanced_sample_weights() -> None:
 
 def test_class_weight_refuses_a_model_without_weights() -> None:
     with pytest.raises(ValueError, match="neither class_weight nor sample_weight"):
-        imbalance_fit_params(KNeighborsClassifier(), [0, 1], ImbalanceSettings(strategy="class_weight"))
+        imbalance_fit_params(
+            KNeighborsClassifier(), [0, 1], ImbalanceSettings(strategy="class_weight")
+        )
 
 
 def test_balanced_ensemble_replaces_only_the_model_step() -> None:
@@ -163,7 +165,9 @@ def test_settings_demand_a_sampler_for_resampling_only() -> None:
 def test_tuned_threshold_beats_half_on_imbalanced_held_out_rows() -> None:
     X, y = make_imbalanced(6000)
     X_rest, X_test, y_rest, y_test = train_test_split(X, y, stratify=y, random_state=0)
-    X_fit, X_valid, y_fit, y_valid = train_test_split(X_rest, y_rest, stratify=y_rest, random_state=0)
+    X_fit, X_valid, y_fit, y_valid = train_test_split(
+        X_rest, y_rest, stratify=y_rest, random_state=0
+    )
     model = LogisticRegression().fit(X_fit, y_fit)
 
     choice = tune_threshold(y_valid, model.predict_proba(X_valid)[:, 1])
@@ -176,7 +180,9 @@ def test_tuned_threshold_beats_half_on_imbalanced_held_out_rows() -> None:
     assert tuned > at_half + 0.05
 
 
-@pytest.mark.parametrize(("metric", "function"), [("balanced_accuracy", balanced_accuracy_score), ("f1", f1_score)])
+@pytest.mark.parametrize(
+    ("metric", "function"), [("balanced_accuracy", balanced_accuracy_score), ("f1", f1_score)]
+)
 def test_threshold_scores_equal_scikit_learn_at_every_cut(metric: str, function: Any) -> None:
     rng = np.random.default_rng(0)
     positives = rng.random(300) < 0.1

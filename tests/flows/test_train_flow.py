@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -76,7 +78,108 @@ def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champi
     versions, aliases = registry_state("adult-test")
     assert second.decision == "kept_champion"
     assert versions == ["1", "2"] and aliases == {"champion": "1", "challenger": "2"}
-    assert "does not clearly beat champion v1" in client.get_model_version("adult-test", "2").tags["promotion.reason"]
+    tags = client.get_model_version("adult-test", "2").tags
+    assert tags["promotion.check.beat_champion"].startswith("failed: challenger - champion v1 roc_auc gain = +0.0000")
+    assert tags["promotion.check.beat_baselines"].startswith("passed")
+
+
+def test_a_deliberately_worse_model_is_registered_but_never_promoted(prefect_server, adult_card):
+    from flows.train import train
+
+    first = train(card_path=str(adult_card), budget=3, seed=3, bootstrap_resamples=200)
+    assert first.decision == "promoted"
+    # One uninformative feature: the challenger is far worse than the champion on the same rows.
+    card = yaml.safe_load(adult_card.read_text())
+    card.update(numeric_columns=["fnlwgt"], categorical_columns=[])
+    adult_card.write_text(yaml.safe_dump(card))
+    worse = train(card_path=str(adult_card), budget=3, seed=3, bootstrap_resamples=200)
+
+    versions, aliases = registry_state("adult-test")
+    assert worse.decision == "kept_champion"
+    assert versions == ["1", "2"] and aliases == {"champion": "1", "challenger": "2"}
+    tags = MlflowClient().get_model_version("adult-test", "2").tags
+    assert tags["promotion.check.beat_champion"].startswith("failed")
+    assert tags["promotion.check.beat_baselines"].startswith("failed")
+
+
+def test_registered_model_in_a_fresh_process_predicts_exactly_as_the_in_process_pipeline(prefect_server, adult_card):
+    from flows.train import train
+    from mleng.config import load_card
+    from mleng.data import infer_feature_columns, load_dataset, select_features, split_dataset
+    from mleng.training import build_pipeline
+
+    summary = train(card_path=str(adult_card), budget=3, seed=2, bootstrap_resamples=100)
+    rows = pd.read_csv(adult_card.parent / "adult_sample.csv").drop(columns=["class"]).head(40)
+    rows.loc[0, "workclass"] = "Never-seen-before"
+    rows.loc[1, "age"] = None
+    rows.loc[2, "occupation"] = None
+    rows.loc[3, "native-country"] = "Atlantis"
+    rows_path = adult_card.parent / "rows.csv"
+    rows.to_csv(rows_path, index=False)
+    script = (
+        "import mlflow, numpy as np, pandas as pd;"
+        f"rows = pd.read_csv(r'{rows_path}');"
+        "labels = mlflow.pyfunc.load_model('models:/adult-test@champion').predict(rows);"
+        "proba = mlflow.sklearn.load_model('models:/adult-test@champion').predict_proba(rows);"
+        f"np.save(r'{adult_card.parent / 'proba.npy'}', proba);"
+        "print('labels', len(labels), sorted(set(map(str, labels))))"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert completed.stdout.strip().splitlines()[-1].startswith("labels 40 ")
+
+    # Rebuild the winner in this process from the same card, split and seed: same numbers, exactly.
+    card = load_card(adult_card)
+    frame = load_dataset(card)
+    columns = infer_feature_columns(frame, card)
+    train_rows, _ = split_dataset(frame, card, seed=2)
+    best = summary.best_per_family[summary.best_family]
+    pipeline = build_pipeline(card, columns, summary.best_family, best["params"], seed=2)
+    pipeline.fit(select_features(train_rows, columns), train_rows["class"])
+    expected = pipeline.predict_proba(rows)
+    # Equal up to floating-point summation order (BLAS threads differ between processes).
+    np.testing.assert_allclose(np.load(adult_card.parent / "proba.npy"), expected, rtol=0, atol=1e-9)
+
+
+def test_weekly_co2_series_trains_on_windows_with_a_gap_before_the_test_weeks(prefect_server, isolated_store):
+    import shutil
+
+    from flows.train import train
+    from tests.helpers import ROOT
+
+    shutil.copy(ROOT / "data" / "co2_weekly.csv", isolated_store / "co2_weekly.csv")
+    card = yaml.safe_load((ROOT / "configs" / "co2_weekly.yaml").read_text())
+    card.update(path=str(isolated_store / "co2_weekly.csv"), expectations=str(isolated_store / "co2.json"))
+    card_path = isolated_store / "co2.yaml"
+    card_path.write_text(yaml.safe_dump(card))
+    assert CliRunner().invoke(app, ["expectations", "init", str(card_path)]).exit_code == 0
+
+    summary = train(card_path=str(card_path), budget=3, seed=0, bootstrap_resamples=200)
+    model = mlflow.pyfunc.load_model("models:/co2-weekly@champion")
+    inputs = {spec.name for spec in model.metadata.get_input_schema().inputs}
+    assert inputs and all(name.startswith("co2__") for name in inputs)
+    # 2,100 windows: 420 test weeks, 52 left out as the gap, the rest to train.
+    assert summary.rows == {"train": 2100 - 420 - 52, "test": 420}
+    assert summary.test_metrics["r2"][0] > 0.9
+
+
+def test_a_deliberately_worse_model_is_registered_but_never_promoted(prefect_server, adult_card):
+    from flows.train import train
+
+    first = train(card_path=str(adult_card), budget=3, seed=3, bootstrap_resamples=200)
+    assert first.decision == "promoted"
+    # One uninformative feature: the challenger is far worse than the champion on the same rows.
+    card = yaml.safe_load(adult_card.read_text())
+    card.update(numeric_columns=["fnlwgt"], categorical_columns=[])
+    adult_card.write_text(yaml.safe_dump(card))
+    worse = train(card_path=str(adult_card), budget=3, seed=3, bootstrap_resamples=200)
+
+    versions, aliases = registry_state("adult-test")
+    assert worse.decision == "kept_champion"
+    assert versions == ["1", "2"] and aliases == {"champion": "1", "challenger": "2"}
+    tags = MlflowClient().get_model_version("adult-test", "2").tags
+    assert tags["promotion.check.beat_champion"].startswith("failed")
+    assert tags["promotion.check.beat_baselines"].startswith("failed")
 
 
 def test_champion_serves_raw_csv_rows_with_unseen_categories_and_missing_values_in_a_fresh_process(prefect_server, adult_card):

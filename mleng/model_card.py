@@ -1,0 +1,290 @@
+"""The model card: what the model was trained on, how it was chosen, how well it does and for
+whom, and why it was (or was not) promoted, as markdown a reviewer reads top to bottom.
+
+Every section is optional; a section nobody measured says "not measured" instead of vanishing,
+so a missing check is visible rather than silently absent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
+from mleng.evaluation import LOWER_IS_BETTER, MetricInterval
+from mleng.imbalance import ImbalanceSettings, ThresholdChoice
+from mleng.promotion import PromotionDecision
+from mleng.slices import SliceMetric
+
+NOT_MEASURED = "_not measured_"
+MAX_STEP_TEXT = 160
+
+
+@dataclass(frozen=True)
+class DataFacts:
+    """Where the rows came from, how many, whether they passed validation, what checks found."""
+
+    source: str
+    rows: dict[str, int]  # e.g. {"train": 8000, "test": 2000}
+    validation: str  # e.g. "passed: 14 of 14 expectations"
+    findings: Sequence[str] = ()  # one line per data-quality finding
+
+
+@dataclass(frozen=True)
+class SearchFacts:
+    """The search that chose the model; `best_per_family` as `mleng.summary.summarize_families`
+    returns it (score, std, trials, params per family, scores in the metric's own units)."""
+
+    strategy: str
+    budget: int
+    metric: str
+    best_per_family: dict[str, dict[str, Any]]
+    chosen_family: str | None = None
+
+
+@dataclass(frozen=True)
+class PromotionFacts:
+    """The promotion decision with every reason behind it (gates and comparison alike)."""
+
+    promoted: bool
+    reasons: Sequence[str]
+    champion_version: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelCardFacts:
+    """Everything the card reports; a section left None is reported as not measured."""
+
+    model_name: str
+    version: str | None = None
+    task: str | None = None
+    data: DataFacts | None = None
+    features: Sequence[str] | None = None  # pipeline steps, e.g. from `describe_pipeline`
+    imbalance: ImbalanceSettings | None = None
+    threshold: ThresholdChoice | None = None
+    search: SearchFacts | None = None
+    metrics: dict[str, MetricInterval] | None = None
+    confidence: float = 0.95
+    baselines: dict[str, dict[str, float]] | None = None  # baseline -> metric -> test value
+    slices: Sequence[SliceMetric] | None = None
+    robustness: str | Sequence[str] | None = None  # findings, or a rendered markdown report
+    shift: str | Sequence[str] | None = None
+    promotion: PromotionFacts | None = None
+    limits: Sequence[str] | None = None
+    figures: dict[str, str] | None = None  # caption -> relative path of a saved figure
+
+
+def build_promotion_facts(decision: PromotionDecision) -> PromotionFacts:
+    """The card's promotion section: every gate check of the decision, passed or failed."""
+    reasons = [
+        f"{'passed' if check.passed else 'FAILED'} {check.name}: {check.detail}"
+        for check in decision.checks
+    ]
+    comparison = decision.comparison
+    champion = comparison.champion_version if comparison is not None else None
+    return PromotionFacts(decision.promote, reasons, champion)
+
+
+def describe_pipeline(model: BaseEstimator, prefix: str = "") -> list[str]:
+    """One line per step of a fitted or unfitted pipeline, nested steps indented, each leaf shown
+    with the parameters that differ from its defaults, and column transformers with their columns."""
+    if isinstance(model, Pipeline):
+        lines = []
+        for name, step in model.steps:
+            lines += describe_step(name, step, prefix)
+        return lines
+    return describe_step(type(model).__name__, model, prefix)
+
+
+def describe_step(name: str, step: Any, prefix: str) -> list[str]:
+    """A step's line and, for containers, its children's lines."""
+    if step is None or isinstance(step, str):
+        return [f"{prefix}- {name}: {step or 'passthrough'}"]
+    if isinstance(step, Pipeline):
+        return [f"{prefix}- {name}:", *describe_pipeline(step, prefix + "  ")]
+    if isinstance(step, ColumnTransformer):
+        lines = [f"{prefix}- {name}: ColumnTransformer"]
+        for part, transformer, columns in step.transformers:
+            named = f"{part} on {format_columns(columns)}"
+            lines += describe_step(named, transformer, prefix + "  ")
+        return lines
+    text = " ".join(repr(step).split())
+    text = text if len(text) <= MAX_STEP_TEXT else text[: MAX_STEP_TEXT - 3] + "..."
+    return [f"{prefix}- {name}: `{text}`"]
+
+
+def format_columns(columns: Any, limit: int = 8) -> str:
+    """A column list short enough to read: the first few names and how many more."""
+    names = [str(column) for column in np.atleast_1d(np.asarray(columns, dtype=object))]
+    shown = ", ".join(names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"[{shown}{more}]"
+
+
+def format_number(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:.4f}"
+
+
+def format_interval(interval: MetricInterval) -> str:
+    """`0.8123 [0.8010, 0.8230]`."""
+    bounds = f"[{format_number(interval.low)}, {format_number(interval.high)}]"
+    return f"{format_number(interval.estimate)} {bounds}"
+
+
+def format_cell(value: Any) -> str:
+    """Table-safe text: pipes escaped, line breaks flattened."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
+
+
+def format_bullets(items: str | Sequence[str] | None, empty: str = "none") -> list[str]:
+    """One bullet per item; a single string is a markdown report kept as it is, its headings
+    pushed two levels down so they nest under the card's section."""
+    if items is None:
+        return [NOT_MEASURED]
+    if isinstance(items, str):
+        block = [
+            f"##{line}" if line.startswith("#") else line for line in items.strip().splitlines()
+        ]
+        return block or [f"_{empty}_"]
+    return [f"- {item}" for item in items] or [f"_{empty}_"]
+
+
+def render_data(data: DataFacts | None) -> list[str]:
+    if data is None:
+        return [NOT_MEASURED]
+    rows = ", ".join(f"{split} {count:,}" for split, count in data.rows.items()) or "n/a"
+    lines = [f"- source: `{data.source}`", f"- rows: {rows}", f"- validation: {data.validation}"]
+    return lines + ["", "Data findings:", *format_bullets(data.findings, "no findings")]
+
+
+def render_features(steps: Sequence[str] | None) -> list[str]:
+    """Pipeline steps as bullets; lines of `describe_pipeline` are bullets already."""
+    if steps is None:
+        return [NOT_MEASURED]
+    lines = [step if step.lstrip().startswith("- ") else f"- {step}" for step in steps]
+    return lines or ["_no steps_"]
+
+
+def render_imbalance(facts: ModelCardFacts) -> list[str]:
+    if facts.imbalance is None and facts.threshold is None:
+        return [NOT_MEASURED]
+    lines = [f"- strategy: `{facts.imbalance.label}`"] if facts.imbalance is not None else []
+    if facts.threshold is not None:
+        chosen = facts.threshold
+        lines.append(
+            f"- decision threshold {chosen.threshold:.4f}, tuned on validation rows for "
+            f"{chosen.metric}: {chosen.score:.4f} there, against {chosen.score_at_half:.4f} at 0.5"
+        )
+    return lines
+
+
+def render_search(search: SearchFacts | None) -> list[str]:
+    if search is None:
+        return [NOT_MEASURED]
+    lines = [f"- strategy `{search.strategy}`, budget {search.budget} trials, CV {search.metric}"]
+    rows = [
+        [
+            f"{family} (chosen)" if family == search.chosen_family else family,
+            format_number(best.get("score")),
+            format_number(best.get("std")),
+            best.get("trials", "n/a"),
+            ", ".join(f"{key}={value}" for key, value in best.get("params", {}).items()) or "-",
+        ]
+        for family, best in search.best_per_family.items()
+    ]
+    return lines + ["", *format_table(["family", "best CV", "CV std", "trials", "params"], rows)]
+
+
+def render_metrics(facts: ModelCardFacts) -> list[str]:
+    if facts.metrics is None:
+        return [NOT_MEASURED]
+    rows = [
+        [name, format_interval(interval), "lower" if name in LOWER_IS_BETTER else "higher"]
+        for name, interval in facts.metrics.items()
+    ]
+    header = ["metric", f"test estimate [{facts.confidence:.0%} interval]", "better"]
+    return format_table(header, rows)
+
+
+def render_baselines(facts: ModelCardFacts) -> list[str]:
+    if facts.baselines is None:
+        return [NOT_MEASURED]
+    names = list(dict.fromkeys(metric for values in facts.baselines.values() for metric in values))
+    rows = [
+        [baseline, *(format_number(values.get(metric)) for metric in names)]
+        for baseline, values in facts.baselines.items()
+    ]
+    if facts.metrics is not None:
+        model = [facts.metrics.get(metric) for metric in names]
+        rows.insert(0, ["model", *(format_number(m.estimate if m else None) for m in model)])
+    return format_table(["", *names], rows)
+
+
+def render_slices(slices: Sequence[SliceMetric] | None) -> list[str]:
+    if slices is None:
+        return [NOT_MEASURED]
+    if not slices:
+        return ["_no slice columns chosen_"]
+    names = list(dict.fromkeys(metric for item in slices for metric in item.metrics))
+    rows = [
+        [
+            item.column,
+            item.group,
+            item.rows,
+            *(format_interval(item.metrics[m]) if m in item.metrics else "n/a" for m in names),
+            "small group: interval unreliable" if item.small else "",
+        ]
+        for item in slices
+    ]
+    return format_table(["column", "group", "rows", *names, "note"], rows)
+
+
+def render_promotion(promotion: PromotionFacts | None) -> list[str]:
+    if promotion is None:
+        return [NOT_MEASURED]
+    verdict = "promoted to champion" if promotion.promoted else "not promoted"
+    against = f" (champion v{promotion.champion_version})" if promotion.champion_version else ""
+    return [f"**{verdict}**{against}", "", *format_bullets(promotion.reasons, "no reason given")]
+
+
+def render_figures(figures: dict[str, str] | None) -> list[str]:
+    if not figures:
+        return ["_none attached_"]
+    return [f"![{caption}]({path})" for caption, path in figures.items()]
+
+
+def render_model_card(facts: ModelCardFacts) -> str:
+    """The card as markdown, sections in the order a reviewer asks about them."""
+    title = f"# Model card: {facts.model_name}" + (f" v{facts.version}" if facts.version else "")
+    sections: list[tuple[str, list[str]]] = [
+        ("Data", render_data(facts.data)),
+        ("Features", render_features(facts.features)),
+        ("Class imbalance", render_imbalance(facts)),
+        ("Search", render_search(facts.search)),
+        ("Test metrics", render_metrics(facts)),
+        ("Baselines", render_baselines(facts)),
+        ("Slices", render_slices(facts.slices)),
+        ("Robustness", format_bullets(facts.robustness, "no findings")),
+        ("Shift", format_bullets(facts.shift, "no findings")),
+        ("Promotion", render_promotion(facts.promotion)),
+        ("Limits", format_bullets(facts.limits, "none known")),
+        ("Figures", render_figures(facts.figures)),
+    ]
+    lines = [title, ""]
+    if facts.task:
+        lines += [f"Task: {facts.task}", ""]
+    for heading, body in sections:
+        lines += [f"## {heading}", "", *body, ""]
+    return "\n".join(lines)

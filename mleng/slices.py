@@ -1,0 +1,120 @@
+"""Metrics per slice of the test rows (per value of a column), each with a bootstrap interval.
+
+A model can be good on average and poor for one group; the interval says whether a gap between
+groups is larger than the luck of a small group. Groups smaller than `min_group_size` are still
+reported, but marked, because their intervals are wide and their estimates unstable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mleng.evaluation import MetricInterval, Predictions, bootstrap_metrics
+
+MISSING = "(missing)"
+OTHER = "(other)"
+NUMERIC_BINS = 5
+
+
+@dataclass(frozen=True)
+class SliceMetric:
+    """One group's metrics with intervals; `small` marks groups too small to trust."""
+
+    column: str
+    group: str  # the value as text, a quantile bin like "(0.5, 2.0]", "(missing)" or "(other)"
+    rows: int
+    metrics: dict[str, MetricInterval]
+    small: bool
+
+
+def group_rows(values: pd.Series, max_groups: int) -> dict[str, np.ndarray]:
+    """Row positions per group label, in reading order.
+
+    A numeric column with more than `max_groups` distinct values is cut into quantile bins (in
+    order), since per-value slices of a continuous column would be single rows; other columns
+    keep their `max_groups - 1` largest levels (largest first) and pool the rest as "(other)",
+    so thousands of rare levels do not bury the groups worth reading. Missing values come last.
+    """
+    values = values.reset_index(drop=True)
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and values.nunique() > max_groups:
+        bins = pd.qcut(values, NUMERIC_BINS, duplicates="drop")
+        labels = bins.astype(str).where(values.notna(), MISSING)
+        order = [str(interval) for interval in bins.cat.categories]
+    else:
+        labels = values.astype(str).where(values.notna(), MISSING)
+        sizes = labels[labels != MISSING].value_counts()
+        order = list(sizes.index[: max_groups - 1] if len(sizes) > max_groups else sizes.index)
+        labels = labels.where(labels.isin(order) | (labels == MISSING), OTHER)
+    positions = {label: np.flatnonzero((labels == label).to_numpy()) for label in order}
+    positions |= {label: np.flatnonzero((labels == label).to_numpy()) for label in (OTHER, MISSING)}
+    return {label: rows for label, rows in positions.items() if len(rows)}
+
+
+def select_rows(predictions: Predictions, rows: np.ndarray) -> Predictions:
+    """The predictions of the given rows; classes stay those of the whole test set."""
+    return Predictions(
+        y_pred=np.asarray(predictions.y_pred)[rows],
+        proba=None if predictions.proba is None else np.asarray(predictions.proba)[rows],
+        classes=predictions.classes,
+    )
+
+
+def fix_classes(task: str, y_true: np.ndarray, predictions: Predictions) -> Predictions:
+    """Predictions that name their classes, so a slice holding one class is still scored.
+
+    Without the model's classes, a slice's labels would be inferred from its own rows alone.
+    """
+    if task == "regression" or predictions.classes is not None:
+        return predictions
+    seen = np.concatenate([y_true, np.asarray(predictions.y_pred).reshape(-1)])
+    return replace(predictions, classes=pd.Index(seen).unique().sort_values().to_numpy())
+
+
+def measure_slices(
+    task: str,
+    y_true: Any,
+    predictions: Predictions,
+    groups: pd.DataFrame,
+    columns: Sequence[str],
+    positive_label: Any = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+    min_group_size: int = 30,
+    confidence: float = 0.95,
+    max_groups: int = 20,
+) -> list[SliceMetric]:
+    """Per group of each column in `columns`, the task's metrics with bootstrap intervals.
+
+    `groups` holds the test rows' columns in the same order as `y_true` (its index is ignored).
+    Every group is resampled with the same seed, so a rerun gives the same intervals.
+    """
+    truth = np.asarray(y_true).reshape(-1)
+    if len(groups) != len(truth):
+        raise ValueError(
+            f"groups has {len(groups)} rows for {len(truth)} test rows; pass the test rows' columns"
+        )
+    missing = [column for column in columns if column not in groups.columns]
+    if missing:
+        raise ValueError(f"slice columns {missing} are not in the test rows' columns")
+    predictions = fix_classes(task, truth, predictions)
+    slices = []
+    for column in columns:
+        for group, rows in group_rows(groups[column], max_groups).items():
+            metrics = bootstrap_metrics(
+                task,
+                truth[rows],
+                select_rows(predictions, rows),
+                positive_label,
+                n_resamples=n_resamples,
+                confidence=confidence,
+                seed=seed,
+            )
+            small = len(rows) < min_group_size
+            slices.append(SliceMetric(column, group, len(rows), metrics, small))
+    return slices

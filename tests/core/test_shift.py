@@ -1,0 +1,197 @@
+"""Adversarial validation: a calibrated permutation test of shift, its drivers, and shift-aware validation rows."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from mleng.shift import (
+    ShiftSettings,
+    compute_p_value,
+    detect_shift,
+    encode_shift_features,
+    render_shift_markdown,
+    sample_in_proportion,
+    select_validation_rows,
+)
+from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC
+
+NUMERIC = ["x1", "x2", "x3"]
+CATEGORICAL = ["c"]
+FAST = {"max_iter": 10, "n_permutations": 9, "alpha": 0.1}
+
+
+def make_rows(rows: int, seed: int, x2_shift: float = 0.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "x1": rng.normal(size=rows),
+            "x2": rng.normal(loc=x2_shift, size=rows),
+            "x3": rng.uniform(size=rows),
+            "c": rng.choice(["a", "b", "c", "d"], size=rows),
+        }
+    )
+
+
+def test_random_halves_of_one_sample_give_roughly_uniform_p_values() -> None:
+    p_values = []
+    for seed in range(8):
+        rows = make_rows(240, seed)
+        report = detect_shift(
+            rows.iloc[:120], rows.iloc[120:], NUMERIC, CATEGORICAL, seed=seed, **FAST
+        )
+        p_values.append(report.p_value)
+    p_values = np.array(p_values)
+    # Under no shift p is uniform on {0.1, ..., 1}: P(p <= 0.1) = 0.1, and 4 or more of 8 rows
+    # would happen with probability 0.4%; the mean is 0.55.
+    assert np.sum(p_values <= 0.1) <= 3
+    assert 0.3 < p_values.mean() < 0.8
+    assert p_values.min() >= 1 / 10
+
+
+def test_a_shift_in_one_column_gives_the_smallest_p_value_and_ranks_it_first() -> None:
+    reference, current = make_rows(200, 1), make_rows(100, 2, x2_shift=1.5)
+    report = detect_shift(reference, current, NUMERIC, CATEGORICAL, **FAST)
+    assert report.auc > 0.75
+    assert report.p_value == pytest.approx(1 / 10)
+    assert report.shifted
+    assert report.drivers[0].column == "x2"
+    assert report.drivers[0].importance > 5 * max(abs(d.importance) for d in report.drivers[1:])
+    assert max(report.null_aucs) < report.auc
+    assert len(report.null_aucs) == 9 and abs(np.mean(report.null_aucs) - 0.5) < 0.05
+
+
+def test_a_category_seen_only_in_current_rows_is_a_driver() -> None:
+    reference, current = make_rows(200, 3), make_rows(100, 4)
+    current["c"] = np.where(np.arange(100) % 2 == 0, "new", current["c"])
+    report = detect_shift(reference, current, NUMERIC, CATEGORICAL, **FAST)
+    assert report.shifted and report.drivers[0].column == "c"
+
+
+def test_the_p_value_counts_the_observed_statistic_as_one_draw() -> None:
+    null = np.array([0.4, 0.5, 0.6, 0.7])
+    assert compute_p_value(0.65, null) == pytest.approx(2 / 5)
+    assert compute_p_value(0.9, null) == pytest.approx(1 / 5)
+    assert compute_p_value(0.5, null) == pytest.approx(4 / 5)
+    assert compute_p_value(0.9, np.array([])) == 1.0
+
+
+def test_too_few_permutations_are_noted_and_zero_never_declare_a_shift() -> None:
+    reference, current = make_rows(90, 7), make_rows(60, 8, x2_shift=3.0)
+    few = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=5)
+    assert few.p_value == pytest.approx(1 / 6) and not few.shifted
+    assert "smallest possible p-value" in few.notes[0]
+    none = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=0)
+    assert none.auc > 0.9 and none.p_value == 1.0 and not none.shifted
+
+
+def test_same_seed_gives_the_same_report() -> None:
+    reference, current = make_rows(120, 9), make_rows(60, 10)
+    first = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=5)
+    again = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=5)
+    assert first.to_dict() == again.to_dict()
+
+
+def test_selected_validation_rows_resemble_current_rows_more_than_random_rows() -> None:
+    reference = make_rows(600, 11).set_index(pd.Index(np.arange(600) * 3 + 7))
+    current = make_rows(300, 12, x2_shift=1.5)
+    chosen = select_validation_rows(
+        reference, current, NUMERIC, CATEGORICAL, fraction=0.2, max_iter=10
+    )
+    assert len(chosen) == 120 and chosen.isin(reference.index).all()
+    assert chosen.is_monotonic_increasing
+    random_rows = reference.sample(120, random_state=0)
+    assert reference.loc[chosen, "x2"].mean() > random_rows["x2"].mean() + 0.8
+    # Columns without a shift are not distorted by the selection.
+    assert abs(reference.loc[chosen, "x1"].mean() - reference["x1"].mean()) < 0.3
+
+
+def test_select_validation_rows_needs_exactly_one_valid_size() -> None:
+    reference, current = make_rows(60, 13), make_rows(30, 14)
+    with pytest.raises(ValueError, match="exactly one"):
+        select_validation_rows(reference, current, NUMERIC, CATEGORICAL)
+    with pytest.raises(ValueError, match="exactly one"):
+        select_validation_rows(reference, current, NUMERIC, CATEGORICAL, fraction=0.1, n=5)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        select_validation_rows(reference, current, NUMERIC, CATEGORICAL, fraction=1.5)
+    with pytest.raises(ValueError, match="cannot select"):
+        select_validation_rows(reference, current, NUMERIC, CATEGORICAL, n=61)
+    chosen = select_validation_rows(reference, current, NUMERIC, CATEGORICAL, n=7, max_iter=5)
+    assert len(chosen) == 7
+
+
+def test_duplicate_reference_index_is_refused() -> None:
+    reference = make_rows(40, 15).set_index(pd.Index([0] * 40))
+    with pytest.raises(ValueError, match="duplicates"):
+        select_validation_rows(reference, make_rows(20, 16), NUMERIC, CATEGORICAL, n=5)
+
+
+def test_encoding_gives_new_levels_a_code_and_turns_bad_numbers_into_missing() -> None:
+    reference = pd.DataFrame({"n": ["1", "x", "3"], "c": ["a", "a", None]})
+    current = pd.DataFrame({"n": [np.inf, 2.0], "c": ["new", "a"]})
+    features, mask = encode_shift_features(reference, current, ["n"], ["c"])
+    assert mask.tolist() == [False, True]
+    np.testing.assert_array_equal(features[:, 0], [1.0, np.nan, 3.0, np.nan, 2.0])
+    np.testing.assert_array_equal(features[:, 1], [0.0, 0.0, np.nan, 1.0, 0.0])
+
+
+def test_encoding_refuses_columns_missing_from_either_frame() -> None:
+    with pytest.raises(ValueError, match="not in both frames"):
+        encode_shift_features(make_rows(5, 0), make_rows(5, 1).drop(columns="x3"), NUMERIC, [])
+    with pytest.raises(ValueError, match="at least one"):
+        encode_shift_features(make_rows(5, 0), make_rows(5, 1), [], [])
+
+
+def test_large_frames_are_sampled_keeping_their_proportions() -> None:
+    reference, current = make_rows(3000, 17), make_rows(1000, 18)
+    kept_reference, kept_current = sample_in_proportion(reference, current, 400, seed=0)
+    assert (len(kept_reference), len(kept_current)) == (300, 100)
+    report = detect_shift(
+        reference, current, NUMERIC, CATEGORICAL, max_rows=400, max_iter=5, n_permutations=3
+    )
+    assert (report.reference_rows, report.current_rows) == (300, 100)
+
+
+def test_too_few_rows_for_the_folds_are_refused() -> None:
+    with pytest.raises(ValueError, match="at least 3"):
+        detect_shift(make_rows(2, 0), make_rows(50, 1), NUMERIC, CATEGORICAL)
+
+
+def test_adult_men_and_women_differ_on_household_columns(adult_frame: pd.DataFrame) -> None:
+    categorical = [c for c in ADULT_CATEGORICAL if c not in ("sex", "relationship")]
+    men, women = (
+        adult_frame[adult_frame["sex"] == "Male"],
+        adult_frame[adult_frame["sex"] == "Female"],
+    )
+    report = detect_shift(
+        men, women, ADULT_NUMERIC, categorical, max_iter=5, n_permutations=9, top_k=3
+    )
+    assert report.auc > 0.75 and report.p_value == pytest.approx(0.1)
+    assert len(report.drivers) == 3
+    assert {"marital-status", "occupation"} & {d.column for d in report.drivers[:2]}
+
+
+def test_report_serialises_to_json_and_renders_the_verdict() -> None:
+    reference, current = make_rows(120, 19), make_rows(60, 20, x2_shift=2.0)
+    report = detect_shift(reference, current, NUMERIC, CATEGORICAL, **FAST)
+    payload = json.loads(json.dumps(report.to_dict()))
+    assert payload["shifted"] is True and payload["drivers"][0]["column"] == "x2"
+    assert payload["null_summary"]["max"] < payload["auc"]
+    text = render_shift_markdown(report)
+    assert "Shift detected" in text and "| x2 |" in text and "p-value 0.1 " in text
+
+
+def test_settings_are_the_keyword_arguments_and_forbid_unknown_fields() -> None:
+    settings = ShiftSettings(n_permutations=3, max_iter=5, top_k=2)
+    report = detect_shift(
+        make_rows(60, 21), make_rows(30, 22), NUMERIC, CATEGORICAL, **settings.model_dump()
+    )
+    assert report.n_permutations == 3 and len(report.drivers) == 2
+    with pytest.raises(ValidationError):
+        ShiftSettings(n_permutation=10)
+    with pytest.raises(ValidationError):
+        ShiftSettings(folds=1)
