@@ -23,7 +23,7 @@ from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate
 from tasks.features import report_features  # noqa: E402
 from tasks.quality import check_data, check_split, measure_slices, sample_data  # noqa: E402
 from tasks.registry import register_model  # noqa: E402
-from tasks.training import evaluate_trial, refit_best  # noqa: E402
+from tasks.training import choose_candidates, evaluate_trial, measure_latency, refit_best  # noqa: E402
 
 
 @contextmanager
@@ -97,6 +97,7 @@ def train(
             summary.baselines = {name: scores[card.metric] for name, scores in baselines.items()}
 
         with timed(seconds, "search"):
+            spaces = choose_candidates(card, columns, len(train_x), client, run_id)
             search_x, search_y = cap_rows(train_x, train_y, card, seed)
 
             def evaluate_batch(trials: list[search.Trial]) -> list[search.TrialResult]:
@@ -105,20 +106,21 @@ def train(
                     for trial in trials
                 ]
 
-            results = search.run_search(card.search.families, card.search.budget, evaluate_batch, seed=seed, strategy=card.search.strategy)
+            results = search.run_search(spaces, card.search.budget, evaluate_batch, seed=seed, strategy=card.search.strategy)
             best = search.select_best(results)
             summary.best_family = best.trial.family
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
         with timed(seconds, "refit"):
             pipeline = refit_best(card, columns, best, train_x, train_y, seed)
+            latency_ms = measure_latency(pipeline, test_x, client, run_id)
 
         with timed(seconds, "evaluate"):
             predictions, intervals = evaluate_on_test(card, pipeline, test_x, test_y, seed, bootstrap_resamples, client, run_id)
             summary.test_metrics = {name: (i.estimate, i.low, i.high) for name, i in intervals.items()}
             measure_slices(card, test_rows, predictions, client, run_id)
             comparison = compare_with_champion(card, predictions, test_rows.drop(columns=[card.target]), test_y, seed, bootstrap_resamples, client)
-            decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, None)
+            decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, None, latency_ms)
 
         with timed(seconds, "register"):
             version = register_model(card, pipeline, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)

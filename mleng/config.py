@@ -46,8 +46,8 @@ class ParamSpec(StrictModel):
 
 FamilySpace = dict[str, ParamSpec]
 
-CLASSIFIER_FAMILIES = ("logistic_regression", "random_forest", "extra_trees", "hist_gradient_boosting")
-REGRESSOR_FAMILIES = ("ridge", "random_forest", "extra_trees", "hist_gradient_boosting")
+CLASSIFIER_FAMILIES = ("logistic_regression", "sgd", "random_forest", "extra_trees", "hist_gradient_boosting")
+REGRESSOR_FAMILIES = ("ridge", "sgd", "random_forest", "extra_trees", "hist_gradient_boosting")
 
 _DEFAULT_TREE_SPACE = {
     "n_estimators": {"type": "int", "low": 30, "high": 200, "log": True},
@@ -61,6 +61,10 @@ _DEFAULT_HGB_SPACE = {
     "min_samples_leaf": {"type": "int", "low": 5, "high": 200, "log": True},
     "l2_regularization": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
     "max_iter": {"type": "int", "low": 50, "high": 400, "log": True},
+}
+_DEFAULT_SGD_SPACE = {
+    "alpha": {"type": "float", "low": 1e-6, "high": 1e-1, "log": True},
+    "penalty": {"type": "categorical", "choices": ["l2", "l1", "elasticnet"]},
 }
 DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "classification": {
@@ -90,6 +94,25 @@ class SearchConfig(StrictModel):
     )
 
 
+class HeuristicRule(StrictModel):
+    """A rule a domain expert would use without a model, evaluated with `DataFrame.eval` on raw columns:
+    a condition for classification (rows where it holds get `then`, others `otherwise`) or a value
+    for regression. Backquote column names with dashes: "`capital-gain` > 5000"."""
+
+    expression: str
+    then: str | int | float | bool | None = None
+    otherwise: str | int | float | bool | None = None
+
+
+class Requirements(StrictModel):
+    """What the model must satisfy, used to choose candidate model families before searching."""
+
+    explainability: bool = Field(default=False, description="a reviewer must read the model: linear families only")
+    larger_than_memory: bool = Field(default=False, description="incremental learners (partial_fit) only")
+    nonlinearity: Literal["unknown", "expected", "none"] = "unknown"
+    max_latency_ms: float | None = Field(default=None, gt=0, description="single-row prediction latency budget")
+
+
 class DatasetCard(StrictModel):
     """Everything mleng needs to know about a dataset to validate, train and register a model."""
 
@@ -111,6 +134,8 @@ class DatasetCard(StrictModel):
     features: FeatureSettings = Field(default_factory=FeatureSettings)
     data_checks: DataChecksSettings = Field(default_factory=DataChecksSettings)
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    heuristic_baseline: HeuristicRule | None = None
+    requirements: Requirements = Field(default_factory=Requirements)
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod

@@ -26,7 +26,7 @@ import pandas as pd
 from imblearn.over_sampling import SMOTE, SMOTEN, SMOTENC, RandomOverSampler
 from imblearn.pipeline import Pipeline as ImbalancedPipeline
 from imblearn.under_sampling import RandomUnderSampler
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
@@ -46,13 +46,15 @@ ThresholdMetric = Literal["balanced_accuracy", "f1"]
 class ImbalanceSettings(StrictModel):
     """How training handles a rare class, and which metric picks the decision threshold.
 
-    `sampler` belongs to `resample` only and `voting` to `balanced_ensemble` only; a threshold
+    `sampler` belongs to `resample` only, `voting` and `max_chunks` to `balanced_ensemble` only
+    (cap the chunks when the minority is tiny: one model is fitted per chunk); a threshold
     metric of None keeps the default rule (positive when its probability is at least 0.5).
     """
 
     strategy: Strategy = "none"
     sampler: SamplerName | None = None
     voting: Literal["soft", "hard"] = "soft"
+    max_chunks: int | None = Field(default=None, ge=1)
     threshold_metric: ThresholdMetric | None = "balanced_accuracy"
 
     @model_validator(mode="after")
@@ -177,7 +179,9 @@ def build_imbalance_pipeline(
     if settings.strategy == "resample":
         sampler = build_sampler(settings.sampler or "under", seed)
         return ImbalancedPipeline([*head, ("sampler", sampler), (name, estimator)])
-    ensemble = BalancedChunkEnsemble(estimator, voting=settings.voting, random_state=seed)
+    ensemble = BalancedChunkEnsemble(
+        estimator, voting=settings.voting, random_state=seed, max_chunks=settings.max_chunks
+    )
     return Pipeline([*head, (name, ensemble)]) if head else ensemble
 
 
@@ -322,6 +326,7 @@ def compare_imbalance_strategies(
         rows.append(
             {
                 "strategy": settings.label,
+                "threshold_metric": settings.threshold_metric or "none (0.5)",
                 "pr_auc": average_precision_score(truth, test_proba),
                 "balanced_accuracy": balanced_accuracy_score(truth, flagged),
                 "f1": f1_score(truth, flagged, zero_division=0.0),

@@ -13,17 +13,19 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 from sklearn.metrics import f1_score, make_scorer
 
 _CLASSIFIERS: dict[str, type[BaseEstimator]] = {
     "logistic_regression": LogisticRegression,
+    "sgd": SGDClassifier,
     "random_forest": RandomForestClassifier,
     "extra_trees": ExtraTreesClassifier,
     "hist_gradient_boosting": HistGradientBoostingClassifier,
 }
 _REGRESSORS: dict[str, type[BaseEstimator]] = {
     "ridge": Ridge,
+    "sgd": SGDRegressor,
     "random_forest": RandomForestRegressor,
     "extra_trees": ExtraTreesRegressor,
     "hist_gradient_boosting": HistGradientBoostingRegressor,
@@ -36,8 +38,11 @@ _FIXED: dict[str, dict[str, Any]] = {
     "extra_trees": {"n_jobs": -1},
     "hist_gradient_boosting": {"early_stopping": False},
     "ridge": {},
+    # Incremental (partial_fit) learner for data larger than memory; log loss gives probabilities.
+    "sgd": {"max_iter": 2000, "tol": 1e-4},
 }
-_SEEDED = {"logistic_regression", "random_forest", "extra_trees", "hist_gradient_boosting"}
+_SEEDED = {"logistic_regression", "sgd", "random_forest", "extra_trees", "hist_gradient_boosting"}
+_SGD_CLASSIFIER_LOSS = {"loss": "log_loss"}
 
 
 def build_estimator(family: str, params: dict[str, Any], task: str, seed: int) -> BaseEstimator:
@@ -46,6 +51,8 @@ def build_estimator(family: str, params: dict[str, Any], task: str, seed: int) -
     if family not in registry:
         raise ValueError(f"unknown model family '{family}' for task '{task}'; use one of {sorted(registry)}")
     settings = {**_FIXED.get(family, {}), **params}
+    if family == "sgd" and task != "regression":
+        settings = {**_SGD_CLASSIFIER_LOSS, **settings}
     if family in _SEEDED:
         settings["random_state"] = seed
     return registry[family](**settings)

@@ -126,6 +126,16 @@ def check_robustness(stable_share: float | None, floor: float | None) -> GateChe
     return GateCheck("robustness_floor", passed, f"stable share {stable_share:.3f} {'>=' if passed else '<'} floor {floor:.3f}")
 
 
+def check_latency(latency_ms: float | None, budget_ms: float | None) -> GateCheck | None:
+    """The measured single-row latency fits the card's budget."""
+    if budget_ms is None:
+        return None
+    if latency_ms is None:
+        return GateCheck("latency", False, "latency was not measured, so the budget cannot be shown")
+    passed = latency_ms <= budget_ms
+    return GateCheck("latency", passed, f"median single-row latency {latency_ms:.1f} ms {'<=' if passed else '>'} budget {budget_ms:.1f} ms")
+
+
 def decide_promotion(
     policy: PromotionPolicy,
     metric: str,
@@ -135,6 +145,7 @@ def decide_promotion(
     comparison: ChampionComparison,
     stable_share: float | None = None,
     data_checks: str = "passed",
+    latency: tuple[float | None, float | None] = (None, None),
 ) -> PromotionDecision:
     """Run every gate check of the policy; promote only when all pass."""
     estimate, low, high = interval
@@ -144,5 +155,5 @@ def decide_promotion(
         checks.append(check_baselines(metric, low, high, baselines, lower_is_better))
     if policy.beat_champion:
         checks.append(check_champion(metric, comparison))
-    checks += [c for c in [check_robustness(stable_share, policy.robustness_floor)] if c]
+    checks += [c for c in [check_robustness(stable_share, policy.robustness_floor), check_latency(*latency)] if c]
     return PromotionDecision(promote=all(check.passed for check in checks), checks=checks, comparison=comparison)

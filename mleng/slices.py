@@ -35,14 +35,17 @@ class SliceMetric:
 def group_rows(values: pd.Series, max_groups: int) -> dict[str, np.ndarray]:
     """Row positions per group label, in reading order.
 
-    A numeric column with more than `max_groups` distinct values is cut into quantile bins (in
-    order), since per-value slices of a continuous column would be single rows; other columns
-    keep their `max_groups - 1` largest levels (largest first) and pool the rest as "(other)",
-    so thousands of rare levels do not bury the groups worth reading. Missing values come last.
+    A numeric or date column with more than `max_groups` distinct values is cut into quantile
+    bins, since per-value slices of a continuous column would be single rows; other columns keep
+    their `max_groups - 1` largest levels and pool the rest as "(other)", so thousands of rare
+    levels do not bury the groups worth reading. Ordered values (numbers, dates, bins) read in
+    their order, other levels largest first; missing values come last.
     """
     values = values.reset_index(drop=True)
-    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    if numeric and values.nunique() > max_groups:
+    ordered = pd.api.types.is_datetime64_any_dtype(values) or (
+        pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    )
+    if ordered and values.nunique() > max_groups:
         bins = pd.qcut(values, NUMERIC_BINS, duplicates="drop")
         labels = bins.astype(str).where(values.notna(), MISSING)
         order = [str(interval) for interval in bins.cat.categories]
@@ -50,6 +53,9 @@ def group_rows(values: pd.Series, max_groups: int) -> dict[str, np.ndarray]:
         labels = values.astype(str).where(values.notna(), MISSING)
         sizes = labels[labels != MISSING].value_counts()
         order = list(sizes.index[: max_groups - 1] if len(sizes) > max_groups else sizes.index)
+        if ordered:
+            value_of = dict(zip(labels, values, strict=True))
+            order.sort(key=value_of.__getitem__)
         labels = labels.where(labels.isin(order) | (labels == MISSING), OTHER)
     positions = {label: np.flatnonzero((labels == label).to_numpy()) for label in order}
     positions |= {label: np.flatnonzero((labels == label).to_numpy()) for label in (OTHER, MISSING)}

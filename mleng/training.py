@@ -92,3 +92,14 @@ def fit_pipeline(
     if augment is not None:
         features, target = augment(features, target)
     return pipeline.fit(features, target)
+
+
+def measure_latency_ms(pipeline: Pipeline, rows: pd.DataFrame, n_rows: int = 50) -> float:
+    """Median wall time of single-row predictions, in milliseconds: what one request costs."""
+    sample = rows.head(n_rows)
+    timings = []
+    for position in range(len(sample)):
+        started = time.perf_counter()
+        pipeline.predict(sample.iloc[[position]])
+        timings.append((time.perf_counter() - started) * 1000)
+    return float(np.median(timings)) if timings else float("nan")

@@ -24,8 +24,14 @@ def evaluate_baselines(
     client: MlflowClient,
     run_id: str,
 ) -> dict[str, dict[str, float]]:
-    """Score zero-rule and random baselines on the same test rows; every model is read against them."""
+    """Score zero-rule, random and (if the card gives one) heuristic baselines on the same test rows;
+    every model is read against them."""
     baselines = evaluation.fit_baselines(card.task, train_features, train_target, seed)
+    if card.heuristic_baseline is not None:
+        rule = card.heuristic_baseline
+        baselines["heuristic"] = evaluation.fit_heuristic_baseline(
+            rule.expression, rule.then, rule.otherwise, card.task, train_features, train_target
+        )
     scores = {
         name: evaluation.compute_metrics(card.task, test_target, evaluation.predict_with(model, test_features), card.positive_label)
         for name, model in baselines.items()
@@ -100,6 +106,7 @@ def gate_promotion(
     baselines: dict[str, float],
     comparison: promotion.ChampionComparison,
     stable_share: float | None,
+    latency_ms: float | None,
 ) -> promotion.PromotionDecision:
     """Apply the card's promotion policy; every check is recorded, passed or failed."""
     return promotion.decide_promotion(
@@ -110,4 +117,5 @@ def gate_promotion(
         baselines,
         comparison,
         stable_share,
+        latency=(latency_ms, card.requirements.max_latency_ms),
     )

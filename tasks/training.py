@@ -12,10 +12,26 @@ from prefect.cache_policies import NO_CACHE
 from sklearn.pipeline import Pipeline
 
 from mleng import tracking
+from mleng.algorithms import choose_families
+from mleng.config import FamilySpace
 from mleng.config import DatasetCard
 from mleng.data import FeatureColumns
 from mleng.search import Trial, TrialResult
-from mleng.training import build_pipeline, cross_validate_pipeline, fit_pipeline, make_augmenter
+from mleng.training import build_pipeline, cross_validate_pipeline, fit_pipeline, make_augmenter, measure_latency_ms
+
+
+@task(cache_policy=NO_CACHE)
+def choose_candidates(
+    card: DatasetCard, columns: FeatureColumns, n_rows: int, client: MlflowClient, run_id: str
+) -> dict[str, FamilySpace]:
+    """Narrow the card's model families to those its requirements allow; record why."""
+    choice = choose_families(card, n_rows, len(columns.all))
+    tracking.log_values(
+        client, run_id, tags={"search.families": ",".join(choice.spaces), "search.family_reasons": " | ".join(choice.reasons)}
+    )
+    for reason in choice.reasons:
+        print(f"algorithm choice: {reason}")
+    return choice.spaces
 
 
 @task(cache_policy=NO_CACHE, task_run_name="trial-{trial.index}-{trial.family}")
@@ -70,3 +86,11 @@ def refit_best(card: DatasetCard, columns: FeatureColumns, best: TrialResult, fe
     """Fit the winning configuration on the whole training part (augmented when the card asks)."""
     pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
     return fit_pipeline(pipeline, features, target, make_augmenter(card, columns, seed))
+
+
+@task(cache_policy=NO_CACHE)
+def measure_latency(pipeline: Pipeline, rows: pd.DataFrame, client: MlflowClient, run_id: str) -> float:
+    """Median single-row prediction latency of the refit pipeline, logged as `latency_ms_p50`."""
+    latency = measure_latency_ms(pipeline, rows)
+    tracking.log_values(client, run_id, metrics={"latency_ms_p50": latency})
+    return latency

@@ -141,14 +141,14 @@ def test_class_weight_refuses_a_model_without_weights() -> None:
 
 def test_balanced_ensemble_replaces_only_the_model_step() -> None:
     pipeline = Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())])
-    settings = ImbalanceSettings(strategy="balanced_ensemble", voting="hard")
+    settings = ImbalanceSettings(strategy="balanced_ensemble", voting="hard", max_chunks=4)
 
     model = build_imbalance_pipeline(pipeline, settings, seed=3)
 
     assert isinstance(model.named_steps["scale"], StandardScaler)
     ensemble = model.named_steps["model"]
     assert isinstance(ensemble, BalancedChunkEnsemble)
-    assert (ensemble.voting, ensemble.random_state) == ("hard", 3)
+    assert (ensemble.voting, ensemble.random_state, ensemble.max_chunks) == ("hard", 3, 4)
     assert isinstance(ensemble.estimator, LogisticRegression)
 
 
@@ -225,7 +225,9 @@ def test_comparison_reports_pr_auc_and_balanced_accuracy_for_every_strategy() ->
     )
 
     assert table["strategy"].tolist() == [s.label for s in strategies]
-    assert {"pr_auc", "balanced_accuracy", "f1", "threshold"} <= set(table.columns)
+    assert {"pr_auc", "balanced_accuracy", "f1", "threshold", "threshold_metric"} <= set(
+        table.columns
+    )
     assert (table["pr_auc"] > 0.15).all()  # thrice the 5% a random ranking scores
     assert table["balanced_accuracy"].between(0.6, 1.0).all()
     none = table.set_index("strategy").loc["none"]

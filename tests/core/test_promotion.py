@@ -53,3 +53,9 @@ def test_robustness_floor_needs_a_measurement():
 
 def test_failed_data_checks_block_promotion():
     assert not decide(data_checks="failed").promote
+
+
+def test_latency_budget_is_checked_when_the_card_sets_one():
+    assert decide(latency=(12.0, 20.0)).promote
+    slow = decide(latency=(35.0, 20.0))
+    assert not slow.promote and "latency" in slow.reason and "35.0 ms > budget 20.0 ms" in slow.reason

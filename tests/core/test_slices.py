@@ -91,6 +91,14 @@ def test_a_continuous_column_is_sliced_into_ordered_quantile_bins() -> None:
     assert labels[0].startswith("(-0.001")
 
 
+def test_dates_are_binned_and_few_numbers_read_in_their_order() -> None:
+    dates = pd.Series(pd.date_range("2024-01-01", periods=100, freq="D"))
+    levels = pd.Series([3, 1, 1, 2, 2, 2, np.nan])
+
+    assert len(group_rows(dates, max_groups=20)) == 5
+    assert list(group_rows(levels, max_groups=20)) == ["1.0", "2.0", "3.0", MISSING]
+
+
 def test_rare_levels_beyond_the_limit_are_pooled_as_other() -> None:
     values = pd.Series(["a"] * 50 + ["b"] * 30 + [f"rare{i}" for i in range(10)])
 
