@@ -29,8 +29,9 @@ from imblearn.under_sampling import RandomUnderSampler
 from pydantic import Field, model_validator
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import average_precision_score, balanced_accuracy_score, f1_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import FixedThresholdClassifier, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import has_fit_parameter
@@ -273,6 +274,21 @@ def tune_threshold(
 def predict_with_threshold(proba_positive: Any, threshold: float) -> np.ndarray:
     """True where the positive class's probability reaches `threshold`."""
     return np.asarray(proba_positive, dtype=float) >= threshold
+
+
+def freeze_with_threshold(
+    model: BaseEstimator, threshold: float, positive_label: Any, X: Any, y: Any
+) -> FixedThresholdClassifier:
+    """The fitted `model` predicting with its tuned threshold, so the registered artifact decides
+    as it was validated. Nothing is refitted: `X` and `y` only let scikit-learn read the classes.
+    """
+    wrapper = FixedThresholdClassifier(
+        FrozenEstimator(model),
+        threshold=threshold,
+        pos_label=positive_label,
+        response_method="predict_proba",
+    )
+    return wrapper.fit(X, y)
 
 
 def positive_column(model: Any, proba: np.ndarray, positive: Any) -> np.ndarray:

@@ -259,7 +259,7 @@ def render_promotion(promotion: PromotionFacts | None) -> list[str]:
     return [f"**{verdict}**{against}", "", *format_bullets(promotion.reasons, "no reason given")]
 
 
-def render_figures(figures: dict[str, str] | None) -> list[str]:
+def render_figure_links(figures: dict[str, str] | None) -> list[str]:
     if not figures:
         return ["_none attached_"]
     return [f"![{caption}]({path})" for caption, path in figures.items()]
@@ -280,7 +280,7 @@ def render_model_card(facts: ModelCardFacts) -> str:
         ("Shift", format_bullets(facts.shift, "no findings")),
         ("Promotion", render_promotion(facts.promotion)),
         ("Limits", format_bullets(facts.limits, "none known")),
-        ("Figures", render_figures(facts.figures)),
+        ("Figures", render_figure_links(facts.figures)),
     ]
     lines = [title, ""]
     if facts.task:

@@ -103,9 +103,13 @@ def check_data(
 def check_split(
     train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, columns: FeatureColumns, client: MlflowClient, run_id: str
 ) -> None:
-    """Rows shared by train and test, and time overlap of a temporal split, inflate the test score."""
+    """Rows shared by train and test, and time overlap of a temporal split, inflate the test score.
+
+    A shared row is one equal in every column (target included): rows that merely agree on a few
+    features are a property of the data, not a duplicate.
+    """
     settings = card.data_checks
-    findings = quality.detect_split_overlap(train, test, columns.all, settings)
+    findings = quality.detect_split_overlap(train, test, list(train.columns), settings)
     if card.timestamp_column:
         findings += quality.detect_temporal_overlap(train, test, card.timestamp_column, settings)
     if findings:

@@ -26,6 +26,7 @@ from mleng.imbalance import (
     build_imbalance_pipeline,
     compare_imbalance_strategies,
     find_categorical_columns,
+    freeze_with_threshold,
     imbalance_fit_params,
     list_default_strategies,
     predict_with_threshold,
@@ -178,6 +179,20 @@ def test_tuned_threshold_beats_half_on_imbalanced_held_out_rows() -> None:
     tuned = balanced_accuracy_score(y_test, predict_with_threshold(test_proba, choice.threshold))
     at_half = balanced_accuracy_score(y_test, predict_with_threshold(test_proba, 0.5))
     assert tuned > at_half + 0.05
+
+
+def test_a_frozen_model_predicts_with_its_tuned_threshold_without_refitting() -> None:
+    X, y = make_imbalanced(1000)
+    labels = np.where(y == 1, "rare", "common")
+    model = LogisticRegression().fit(X, labels)
+    coefficients = model.coef_.copy()
+
+    frozen = freeze_with_threshold(model, 0.2, "rare", X[:50], labels[:50])
+
+    expected = np.where(model.predict_proba(X)[:, 1] >= 0.2, "rare", "common")
+    np.testing.assert_array_equal(frozen.predict(X), expected)
+    np.testing.assert_array_equal(model.coef_, coefficients)
+    assert (frozen.predict(X) == "rare").sum() > (model.predict(X) == "rare").sum()
 
 
 @pytest.mark.parametrize(
