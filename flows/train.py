@@ -21,7 +21,8 @@ from mleng.summary import TrainSummary, render_summary_markdown, summarize_famil
 from tasks.data import load_data, read_card, split_data, validate_data  # noqa: E402
 from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate_on_test, gate_promotion  # noqa: E402
 from tasks.features import report_features  # noqa: E402
-from tasks.quality import check_data, check_split, measure_slices, sample_data  # noqa: E402
+from tasks.assessment import assess_model, publish_model_card  # noqa: E402
+from tasks.quality import check_data, check_split, measure_group_fairness, sample_data  # noqa: E402
 from tasks.registry import register_model  # noqa: E402
 from tasks.training import choose_candidates, evaluate_trial, measure_latency, refit_best  # noqa: E402
 
@@ -84,7 +85,7 @@ def train(
 
         with timed(seconds, "split"):
             train_rows, test_rows = split_data(frame, card, seed)
-            check_split(train_rows, test_rows, card, columns, client, run_id)
+            check_split(train_rows, test_rows, card, client, run_id)
             train_x, test_x = select_features(train_rows, columns), select_features(test_rows, columns)
             train_y, test_y = train_rows[card.target], test_rows[card.target]
             summary.rows = {"train": len(train_rows), "test": len(test_rows)}
@@ -118,14 +119,20 @@ def train(
         with timed(seconds, "evaluate"):
             predictions, intervals = evaluate_on_test(card, pipeline, test_x, test_y, seed, bootstrap_resamples, client, run_id)
             summary.test_metrics = {name: (i.estimate, i.low, i.high) for name, i in intervals.items()}
-            measure_slices(card, test_rows, predictions, client, run_id)
+            measure_group_fairness(card, test_rows, predictions, client, run_id)
+
+        with timed(seconds, "assess"):
+            assessment = assess_model(card, columns, pipeline, predictions, intervals, results, train_rows, test_rows, seed, client, run_id)
+
+        with timed(seconds, "gate"):
             comparison = compare_with_champion(card, predictions, test_rows.drop(columns=[card.target]), test_y, seed, bootstrap_resamples, client)
-            decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, None, latency_ms)
+            decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, assessment.stable_share, latency_ms)
 
         with timed(seconds, "register"):
             version = register_model(card, pipeline, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)
             summary.model_name, summary.model_version, summary.aliases = version.name, version.version, version.aliases
             summary.decision, summary.reason = decision.label, decision.reason
+            publish_model_card(card, summary, pipeline, intervals, baselines, assessment, decision, client, run_id)
 
         summary.stage_seconds = seconds
         markdown = render_summary_markdown(summary)

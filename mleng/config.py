@@ -46,8 +46,8 @@ class ParamSpec(StrictModel):
 
 FamilySpace = dict[str, ParamSpec]
 
-CLASSIFIER_FAMILIES = ("logistic_regression", "sgd", "random_forest", "extra_trees", "hist_gradient_boosting")
-REGRESSOR_FAMILIES = ("ridge", "sgd", "random_forest", "extra_trees", "hist_gradient_boosting")
+CLASSIFIER_FAMILIES = ("logistic_regression", "sgd", "mlp", "random_forest", "extra_trees", "hist_gradient_boosting")
+REGRESSOR_FAMILIES = ("ridge", "sgd", "mlp", "random_forest", "extra_trees", "hist_gradient_boosting")
 
 _DEFAULT_TREE_SPACE = {
     "n_estimators": {"type": "int", "low": 30, "high": 200, "log": True},
@@ -113,6 +113,19 @@ class Requirements(StrictModel):
     max_latency_ms: float | None = Field(default=None, gt=0, description="single-row prediction latency budget")
 
 
+class EvaluationSettings(StrictModel):
+    """How far the evaluation goes beyond test metrics: slices, robustness, shift, intervals."""
+
+    bootstrap_method: Literal["percentile", "bca"] = "percentile"
+    slice_columns: list[str] = Field(default_factory=list, description="metrics with intervals per group of these columns")
+    robustness_epsilon: float = Field(default=0.05, gt=0, description="output change that counts as unstable")
+    robustness_delta: float = Field(default=0.1, gt=0, description="perturbation radius, in each feature's std")
+    robustness_samples: int = Field(default=10, ge=1)
+    robustness_rows: int = Field(default=1000, ge=10, description="test rows perturbed (a seeded sample)")
+    shift_permutations: int = Field(default=19, ge=0, description="permutations for the no-shift test; 0 skips it")
+    shift_rows: int = Field(default=5000, ge=100)
+
+
 class DatasetCard(StrictModel):
     """Everything mleng needs to know about a dataset to validate, train and register a model."""
 
@@ -136,6 +149,7 @@ class DatasetCard(StrictModel):
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
     heuristic_baseline: HeuristicRule | None = None
     requirements: Requirements = Field(default_factory=Requirements)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod

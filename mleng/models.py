@@ -13,12 +13,14 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 from sklearn.metrics import f1_score, make_scorer
 
 _CLASSIFIERS: dict[str, type[BaseEstimator]] = {
     "logistic_regression": LogisticRegression,
     "sgd": SGDClassifier,
+    "mlp": MLPClassifier,
     "random_forest": RandomForestClassifier,
     "extra_trees": ExtraTreesClassifier,
     "hist_gradient_boosting": HistGradientBoostingClassifier,
@@ -26,6 +28,7 @@ _CLASSIFIERS: dict[str, type[BaseEstimator]] = {
 _REGRESSORS: dict[str, type[BaseEstimator]] = {
     "ridge": Ridge,
     "sgd": SGDRegressor,
+    "mlp": MLPRegressor,
     "random_forest": RandomForestRegressor,
     "extra_trees": ExtraTreesRegressor,
     "hist_gradient_boosting": HistGradientBoostingRegressor,
@@ -40,8 +43,9 @@ _FIXED: dict[str, dict[str, Any]] = {
     "ridge": {},
     # Incremental (partial_fit) learner for data larger than memory; log loss gives probabilities.
     "sgd": {"max_iter": 2000, "tol": 1e-4},
+    "mlp": {"max_iter": 300, "early_stopping": True},
 }
-_SEEDED = {"logistic_regression", "sgd", "random_forest", "extra_trees", "hist_gradient_boosting"}
+_SEEDED = {"logistic_regression", "sgd", "mlp", "random_forest", "extra_trees", "hist_gradient_boosting"}
 _SGD_CLASSIFIER_LOSS = {"loss": "log_loss"}
 
 
@@ -51,6 +55,9 @@ def build_estimator(family: str, params: dict[str, Any], task: str, seed: int) -
     if family not in registry:
         raise ValueError(f"unknown model family '{family}' for task '{task}'; use one of {sorted(registry)}")
     settings = {**_FIXED.get(family, {}), **params}
+    if family == "mlp":  # searched as numbers, so a coarse-to-fine box can shrink around them
+        units, layers = int(settings.pop("hidden_units", 64)), int(settings.pop("hidden_layers", 1))
+        settings["hidden_layer_sizes"] = (units,) * layers
     if family == "sgd" and task != "regression":
         settings = {**_SGD_CLASSIFIER_LOSS, **settings}
     if family in _SEEDED:

@@ -58,7 +58,7 @@ def evaluate_on_test(
     """Test metrics with bootstrap 95% intervals, logged as test_<metric>[_ci_low|_ci_high]."""
     predictions = evaluation.predict_with(pipeline, test_features)
     intervals = evaluation.bootstrap_metrics(
-        card.task, test_target, predictions, card.positive_label, n_resamples=n_resamples, seed=seed
+        card.task, test_target, predictions, card.positive_label, n_resamples=n_resamples, seed=seed, method=card.evaluation.bootstrap_method
     )
     metrics: dict[str, float] = {}
     for name, interval in intervals.items():

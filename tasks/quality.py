@@ -100,9 +100,7 @@ def check_data(
 
 
 @task(cache_policy=NO_CACHE)
-def check_split(
-    train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, columns: FeatureColumns, client: MlflowClient, run_id: str
-) -> None:
+def check_split(train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, client: MlflowClient, run_id: str) -> None:
     """Rows shared by train and test, and time overlap of a temporal split, inflate the test score.
 
     A shared row is one equal in every column (target included): rows that merely agree on a few
@@ -120,7 +118,7 @@ def check_split(
 
 
 @task(cache_policy=NO_CACHE)
-def measure_slices(
+def measure_group_fairness(
     card: DatasetCard, test_rows: pd.DataFrame, predictions: Predictions, client: MlflowClient, run_id: str
 ) -> None:
     """Model metrics per group of each sensitive column, with intervals, flagging large gaps."""
@@ -140,6 +138,6 @@ def measure_slices(
         test_rows, y_true, np.asarray(predictions.y_pred), settings, metrics, card.positive_label, y_score
     )
     markdown = "# Model metrics per group\n\n" + quality.render_bias_markdown(report)
-    create_markdown_artifact(markdown, key="slice-metrics", description="Test metrics per sensitive group")
-    tracking.log_text(client, run_id, markdown, "evaluation/slices.md")
-    tracking.log_json(client, run_id, report.to_dict(), "evaluation/slices.json")
+    create_markdown_artifact(markdown, key="group-fairness", description="Test metrics per sensitive group")
+    tracking.log_text(client, run_id, markdown, "evaluation/group_fairness.md")
+    tracking.log_json(client, run_id, report.to_dict(), "evaluation/group_fairness.json")
