@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mleng.errors import CardError
 from mleng.features.settings import FeatureSettings
+from mleng.imbalance_settings import ImbalanceSettings
 from mleng.quality.settings import DataChecksSettings
 from mleng.promotion import PromotionPolicy
 from mleng.strict import StrictModel
@@ -150,6 +151,7 @@ class DatasetCard(StrictModel):
     heuristic_baseline: HeuristicRule | None = None
     requirements: Requirements = Field(default_factory=Requirements)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
+    imbalance: ImbalanceSettings = Field(default_factory=lambda: ImbalanceSettings(threshold_metric=None))
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod

@@ -37,46 +37,7 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import has_fit_parameter
 
 from mleng.imbalance_ensemble import BalancedChunkEnsemble
-from mleng.strict import StrictModel
-
-Strategy = Literal["none", "class_weight", "resample", "balanced_ensemble"]
-SamplerName = Literal["under", "over", "smote"]
-ThresholdMetric = Literal["balanced_accuracy", "f1"]
-
-
-class ImbalanceSettings(StrictModel):
-    """How training handles a rare class, and which metric picks the decision threshold.
-
-    `sampler` belongs to `resample` only, `voting` and `max_chunks` to `balanced_ensemble` only
-    (cap the chunks when the minority is tiny: one model is fitted per chunk); a threshold
-    metric of None keeps the default rule (positive when its probability is at least 0.5).
-    """
-
-    strategy: Strategy = "none"
-    sampler: SamplerName | None = None
-    voting: Literal["soft", "hard"] = "soft"
-    max_chunks: int | None = Field(default=None, ge=1)
-    threshold_metric: ThresholdMetric | None = "balanced_accuracy"
-
-    @model_validator(mode="after")
-    def check_sampler(self) -> ImbalanceSettings:
-        if self.strategy == "resample" and self.sampler is None:
-            raise ValueError("strategy 'resample' needs a sampler: 'under', 'over' or 'smote'")
-        if self.strategy != "resample" and self.sampler is not None:
-            raise ValueError(
-                f"sampler '{self.sampler}' only applies to strategy 'resample', not "
-                f"'{self.strategy}'; remove it or set strategy: resample"
-            )
-        return self
-
-    @property
-    def label(self) -> str:
-        """A short name for tables and the model card, e.g. `resample:smote`."""
-        if self.strategy == "resample":
-            return f"resample:{self.sampler}"
-        if self.strategy == "balanced_ensemble":
-            return f"balanced_ensemble:{self.voting}"
-        return self.strategy
+from mleng.imbalance_settings import ImbalanceSettings, SamplerName, Strategy, ThresholdMetric  # noqa: F401
 
 
 def list_default_strategies() -> list[ImbalanceSettings]:

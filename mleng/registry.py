@@ -7,6 +7,7 @@ every check before it has passed, so a failed run never leaves a partial model b
 from __future__ import annotations
 
 import warnings
+from importlib.metadata import version
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ def pinned_requirements() -> list[str]:
         f"pandas=={pd.__version__}",
         f"numpy=={np.__version__}",
         f"cloudpickle=={cloudpickle.__version__}",
+        f"imbalanced-learn=={version('imbalanced-learn')}",
     ]
 
 

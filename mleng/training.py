@@ -19,6 +19,7 @@ from mleng.config import DatasetCard
 from mleng.data import FeatureColumns, window_gap
 from mleng.features.augmentation import augment_training_rows
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
+from mleng.imbalance import build_imbalance_pipeline, imbalance_fit_params
 from mleng.models import build_estimator, scoring_for
 
 Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
@@ -39,7 +40,10 @@ def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, para
         columns.numeric, columns.categorical, settings=card.features, task=card.task, positive_label=card.positive_label
     )
     estimator = build_estimator(family, params, card.task, seed)
-    return build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
+    pipeline = build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
+    if card.task == "regression" or card.imbalance.strategy == "none":
+        return pipeline
+    return build_imbalance_pipeline(pipeline, card.imbalance, seed)
 
 
 def make_folds(card: DatasetCard, seed: int) -> KFold | StratifiedKFold | TimeSeriesSplit:
@@ -79,19 +83,26 @@ def cross_validate_pipeline(
         if augment is not None:
             fold_x, fold_y = augment(fold_x, fold_y)
         started = time.perf_counter()
-        model = clone(pipeline).fit(fold_x, fold_y)
+        model = clone(pipeline).fit(fold_x, fold_y, **fit_params_for(pipeline, fold_y, card))
         fit_seconds.append(time.perf_counter() - started)
         scores.append(scorer(model, features.iloc[valid_index], target.iloc[valid_index]))
     return CrossValidationScore(float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_seconds)))
 
 
+def fit_params_for(pipeline: Pipeline, target: pd.Series, card: DatasetCard) -> dict[str, Any]:
+    """Balanced sample weights when the card asks for class weights of a model without them."""
+    if card.task == "regression":
+        return {}
+    return imbalance_fit_params(pipeline, target, card.imbalance)
+
+
 def fit_pipeline(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, augment: Augmenter | None = None
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, card: DatasetCard, augment: Augmenter | None = None
 ) -> Pipeline:
     """Fit on all given training rows, augmented when asked."""
     if augment is not None:
         features, target = augment(features, target)
-    return pipeline.fit(features, target)
+    return pipeline.fit(features, target, **fit_params_for(pipeline, target, card))
 
 
 def measure_latency_ms(pipeline: Pipeline, rows: pd.DataFrame, n_rows: int = 50) -> float:

@@ -85,7 +85,7 @@ def evaluate_trial(
 def refit_best(card: DatasetCard, columns: FeatureColumns, best: TrialResult, features: pd.DataFrame, target: pd.Series, seed: int) -> Pipeline:
     """Fit the winning configuration on the whole training part (augmented when the card asks)."""
     pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
-    return fit_pipeline(pipeline, features, target, make_augmenter(card, columns, seed))
+    return fit_pipeline(pipeline, features, target, card, make_augmenter(card, columns, seed))
 
 
 @task(cache_policy=NO_CACHE)
