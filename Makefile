@@ -7,7 +7,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install install-dev demo test test-fast bench lint clean
+.PHONY: install install-dev demo test test-fast bench bench-quick lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test-fast: install-dev
 bench: install-dev
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/bootstrap.py
+	$(BIN)/python bench/features.py
+
+## A one-minute smoke run of the benchmarks.
+bench-quick: install-dev
+	$(BIN)/python bench/search.py --quick
+	$(BIN)/python bench/bootstrap.py --quick
 
 lint: install-dev
 	$(BIN)/ruff check mleng tasks flows tests bench
