@@ -35,12 +35,21 @@ class CrossValidationScore:
 
 
 def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, params: dict[str, Any], seed: int) -> Pipeline:
-    """Raw-input coercion, the card's feature pipeline and one model family's estimator."""
+    """Raw-input coercion, the card's feature pipeline and one model family's estimator.
+
+    Parameters named with a step path (`features__columns__categorical__encoder`) tune the
+    feature pipeline, so encoder and binning choices can be searched like hyperparameters; the
+    rest go to the estimator.
+    """
     features = build_feature_pipeline(
         columns.numeric, columns.categorical, settings=card.features, task=card.task, positive_label=card.positive_label
     )
-    estimator = build_estimator(family, params, card.task, seed)
+    model_params = {name: value for name, value in params.items() if "__" not in name}
+    step_params = {name: value for name, value in params.items() if "__" in name}
+    estimator = build_estimator(family, model_params, card.task, seed)
     pipeline = build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
+    if step_params:
+        pipeline.set_params(**step_params)
     if card.task == "regression" or card.imbalance.strategy == "none":
         return pipeline
     return build_imbalance_pipeline(pipeline, card.imbalance, seed)

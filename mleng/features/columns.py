@@ -188,8 +188,11 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
                 max_categories=self.max_categories,
                 sparse_output=False,
             )
-        if kind in ("count", "frequency"):
-            return CountEncoder(normalize=kind == "frequency")
+        if kind == "count":
+            # Raw counts run to thousands: scaled, so linear models converge and regularise fairly.
+            return Pipeline([("count", CountEncoder()), ("scale", StandardScaler())])
+        if kind == "frequency":
+            return CountEncoder(normalize=True)
         if kind in ODDS_ENCODINGS:
             return OddsRatioEncoder(
                 kind=kind,  # type: ignore[arg-type]

@@ -108,7 +108,7 @@ def test_cross_fitted_target_encoding_hides_a_rows_own_target() -> None:
 
 @pytest.mark.parametrize(
     ("encoder", "expected_unseen"),
-    [("count", 0.0), ("frequency", 0.0), ("log_odds_ratio", 0.0), ("odds_ratio", 1.0)],
+    [("frequency", 0.0), ("log_odds_ratio", 0.0), ("odds_ratio", 1.0)],
 )
 def test_categorical_encoder_maps_unseen_and_missing_to_the_documented_value(
     encoder: str, expected_unseen: float
@@ -140,10 +140,10 @@ def test_one_hot_sends_unseen_levels_to_the_infrequent_column_or_all_zeros() -> 
 
 def test_missing_values_seen_in_training_are_a_level_of_their_own() -> None:
     X = pd.DataFrame({"colour": ["red", None, None, "blue"]})
-    fitted = CategoricalEncoder(encoder="count").fit(X)
+    fitted = CategoricalEncoder(encoder="frequency").fit(X)
     assert fitted.transform(pd.DataFrame({"colour": [np.nan, "red"]})).ravel().tolist() == [
-        2.0,
-        1.0,
+        0.5,
+        0.25,
     ]
 
 
@@ -168,11 +168,18 @@ def test_high_cardinality_rule_and_column_overrides_pick_each_columns_encoder() 
 
 
 def test_whole_number_float_codes_get_the_same_label_as_integer_codes() -> None:
-    fitted = CategoricalEncoder(encoder="count").fit(pd.DataFrame({"code": [3, 3, 7]}))
+    fitted = CategoricalEncoder(encoder="frequency").fit(pd.DataFrame({"code": [3, 3, 7, 7]}))
     as_float = pd.DataFrame({"code": [3.0, 7.0, np.nan]})
-    assert fitted.transform(as_float).ravel().tolist() == [2.0, 1.0, 0.0]
-    mixed = CategoricalEncoder(encoder="count").fit(pd.DataFrame({"code": [3.0, 3.0, 2.5]}))
-    assert mixed.transform(pd.DataFrame({"code": [3, 2.5]})).ravel().tolist() == [2.0, 1.0]
+    assert fitted.transform(as_float).ravel().tolist() == [0.5, 0.5, 0.0]
+    mixed = CategoricalEncoder(encoder="frequency").fit(pd.DataFrame({"code": [3.0, 3.0, 2.5, 1.0]}))
+    assert mixed.transform(pd.DataFrame({"code": [3, 2.5]})).ravel().tolist() == [0.5, 0.25]
+
+
+def test_count_encoding_is_standardised_so_linear_models_converge() -> None:
+    X = pd.DataFrame({"colour": ["red"] * 90 + ["blue"] * 9 + ["green"]})
+    encoded = CategoricalEncoder(encoder="count").fit_transform(X).ravel()
+    assert encoded.mean() == pytest.approx(0.0, abs=1e-9) and encoded.std() == pytest.approx(1.0)
+    assert encoded[0] > encoded[90] > encoded[99]  # more frequent levels still score higher
 
 
 def test_unknown_encoder_name_is_an_error_naming_the_choices() -> None:

@@ -1,0 +1,53 @@
+"""Trial pipelines: feature choices are searchable, augmentation touches training folds only."""
+
+import pandas as pd
+import pytest
+
+from mleng.config import DatasetCard
+from mleng.data import FeatureColumns
+from mleng.training import build_pipeline, cross_validate_pipeline, make_augmenter
+from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
+
+COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)
+
+
+@pytest.fixture(scope="module")
+def adult() -> pd.DataFrame:
+    return pd.read_csv(ADULT).sample(n=600, random_state=1)
+
+
+def card(**changes) -> DatasetCard:
+    values = {"name": "a", "path": str(ADULT), "target": "class", "task": "binary", "positive_label": ">50K", "model_name": "a"}
+    return DatasetCard.model_validate(values | changes)
+
+
+def test_step_path_parameters_tune_the_feature_pipeline():
+    pipeline = build_pipeline(card(), COLUMNS, "logistic_regression", {"C": 0.5, "features__columns__categorical__encoder": "count"}, 0)
+    assert pipeline.get_params()["features__columns__categorical__encoder"] == "count"
+    assert pipeline.get_params()["model__C"] == 0.5
+
+
+def test_searched_encoder_changes_the_cross_validated_score(adult):
+    scores = {
+        encoder: cross_validate_pipeline(
+            build_pipeline(card(), COLUMNS, "logistic_regression", {"features__columns__categorical__encoder": encoder}, 0),
+            adult[COLUMNS.all], adult["class"], card(), seed=0,
+        ).mean
+        for encoder in ("one_hot", "count")
+    }
+    assert scores["one_hot"] != scores["count"] and all(0.6 < value < 1 for value in scores.values())
+
+
+def test_augmented_copies_only_enter_training_folds(adult):
+    seen_sizes = []
+
+    def spy(features, target):
+        seen_sizes.append(len(features))
+        return features, target
+
+    augmented = card(features={"augmentation": {"copies": 2, "noise_fraction": 0.05}})
+    cross_validate_pipeline(build_pipeline(augmented, COLUMNS, "logistic_regression", {}, 0), adult[COLUMNS.all], adult["class"], augmented, 0, spy)
+    assert seen_sizes == [400, 400, 400]  # each training fold (2/3 of 600), never a validation fold
+    augment = make_augmenter(augmented, COLUMNS, 0)
+    more_x, more_y = augment(adult[COLUMNS.all].head(100), adult["class"].head(100))
+    assert len(more_x) == 300 and len(more_y) == 300
