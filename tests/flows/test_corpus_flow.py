@@ -87,6 +87,11 @@ def test_shuffled_labels_train_but_fail_the_promotion_gate(prefect_server, isola
     from flows.train import train
 
     card = write_case(isolated_store, "shuffled_labels")
+    load_adult_sample(2000, seed=99).to_csv(isolated_store / "reference.csv", index=False)
+    settings = yaml.safe_load(card.read_text())
+    settings["data_checks"].update(sensitive_columns=["sex"], reference_path=str(isolated_store / "reference.csv"))
+    settings["evaluation"] = {"slice_columns": ["sex"]}
+    card.write_text(yaml.safe_dump(settings))
     summary = train(card_path=str(card), seed=0, bootstrap_resamples=200)
     assert summary.decision == "kept_champion" and "champion" not in summary.aliases
     assert "beat_baselines" in summary.reason
@@ -94,3 +99,9 @@ def test_shuffled_labels_train_but_fail_the_promotion_gate(prefect_server, isola
     report = json.loads(Path(local).read_text())
     detectors = {finding["detector"] for finding in report["report"]["findings"]}
     assert "learning_curve" in detectors
+    assert [section["comparisons"] for section in report["bias"]][0]  # the reference sample was compared
+    client = MlflowClient()
+    artifacts = {item.path for item in client.list_artifacts(summary.parent_run_id, "evaluation")}
+    assert "evaluation/group_fairness.json" in artifacts
+    card_text = Path(client.download_artifacts(summary.parent_run_id, "model_card.md", str(isolated_store))).read_text()
+    assert "## Slices" in card_text and "Female" in card_text and "FAILED beat_baselines" in card_text
