@@ -1,11 +1,18 @@
 """The fine stage: new configurations concentrated around the best results so far.
 
-Each fine round shares its trials among families by how close each family's best score is to
-the overall best, then, per family, draws Sobol points inside a box spanning its top results
-(in unit/log space) widened by a margin that shrinks round after round. Sampling a box instead
-of laying a grid around the best keeps the cost linear in the number of parameters: a grid
-needs 2^d points just to touch every corner, which is why "random, then grid" loses to plain
-random search beyond a few parameters. A small share of each round explores the full space.
+Each fine round
+1. shares its trials among families by how close each family's best score is to the overall
+   best (the best family gets most, a close runner-up some, a distant one none);
+2. per family, builds a box in unit (log) space spanning its top three results, widened by a
+   margin that halves every round, so the box shrinks as the top results agree;
+3. draws many Sobol candidates inside the box (categorical values favour those seen in the top
+   results) and keeps the few a Gaussian-process surrogate ranks highest (`search_surrogate`);
+4. spends a small share on exploration: candidates over the whole space of the least-evaluated
+   family, screened the same way, in case the coarse round misjudged a region or a family.
+
+Sampling a box instead of laying a grid around the best keeps the cost linear in the number
+of parameters: a grid needs 2^d points just to touch every corner, which is why "random, then
+grid" loses to plain random search beyond a few parameters.
 """
 
 from __future__ import annotations
@@ -15,29 +22,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.gaussian_process import GaussianProcessRegressor
 
 from mleng.search_space import Space, decode_point, encode_params, sample_unit_points
+from mleng.search_surrogate import fit_surrogate, rank_candidates
 
 Observation = tuple[str, dict[str, Any], float]
 """(family, params, score) of one evaluated trial; score is higher-is-better, nan if it failed."""
+Proposal = tuple[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class FineSettings:
-    """Knobs of the fine stage; the defaults were tuned on bench/search.py."""
+    """Knobs of the fine stage; the defaults were chosen on bench/search.py (see its JSON)."""
 
-    top_fraction: float = 0.25
-    min_top: int = 3
+    top_count: int = 3
     first_margin: float = 0.15
     margin_shrink: float = 0.5
     family_sharpness: float = 4.0
-    exploration_share: float = 0.1
+    exploration_share: float = 0.15
+    candidates_per_trial: int = 8
+    confidence_weight: float = 1.0
+    min_observations_to_screen: int = 5
     max_redraws: int = 20
-    shape: str = "span"
-    coordinate_exploration: float = 0.0
-    screen_factor: int = 0
-    jitter: float = 0.25
-    screen_kappa: float = 1.0
 
 
 def allocate_fine_trials(
@@ -74,127 +81,153 @@ def search_box(points: np.ndarray, scores: np.ndarray, n_top: int, margin: float
     return lower, upper
 
 
+def fine_box(
+    space: Space, observations: list[Observation], round_number: int, settings: FineSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """The box of fine round `round_number` for one family, from its successful results so far."""
+    scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
+    points = np.array([encode_params(space, params) for params, _ in scored])
+    scores = np.array([score for _, score in scored])
+    return search_box(points, scores, settings.top_count, round_margin(round_number, settings))
+
+
 def round_margin(round_number: int, settings: FineSettings) -> float:
     """The box margin of fine round `round_number` (1-based): it halves every round by default."""
     return settings.first_margin * settings.margin_shrink ** (round_number - 1)
 
 
 def choose_categories(
-    space: Space, params_top: list[dict[str, Any]], n_points: int, rng: np.random.Generator
+    space: Space, favoured: list[dict[str, Any]], n_points: int, rng: np.random.Generator
 ) -> dict[str, list[Any]]:
-    """Categorical values for the fine points: choices seen among the top results are favoured.
+    """Categorical values for new points: choices seen in the `favoured` results come up more.
 
-    Each choice's probability is its count among the top results plus one half, so an unseen
-    choice keeps a small chance instead of being ruled out by a handful of trials.
+    Each choice's probability is its count among the favoured results plus one half, so an
+    unseen choice keeps a small chance instead of being ruled out by a handful of trials.
     """
     chosen: dict[str, list[Any]] = {}
     for name, spec in space.items():
         if spec.type != "categorical":
             continue
         assert spec.choices
-        counts = np.array([sum(p[name] == c for p in params_top) for c in spec.choices], dtype=float) + 0.5
+        counts = np.array([sum(p[name] == c for p in favoured) for c in spec.choices], dtype=float) + 0.5
         picks = rng.choice(len(spec.choices), size=n_points, p=counts / counts.sum())
         chosen[name] = [spec.choices[i] for i in picks]
     return chosen
 
 
+def config_key(params: dict[str, Any]) -> str:
+    """A hashable identity of a configuration, to avoid proposing the same one twice."""
+    return repr(sorted(params.items()))
+
+
+def draw_candidates(
+    space: Space,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    favoured: list[dict[str, Any]],
+    n_candidates: int,
+    seen: set[str],
+    settings: FineSettings,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """Configurations inside the box [lower, upper], new unless redrawing keeps hitting old ones.
+
+    Integer and categorical parameters make repeats likely in a small box; a repeat is redrawn
+    uniformly in the box a few times, then accepted so the budget is still spent exactly.
+    """
+    numeric = [i for i, spec in enumerate(space.values()) if spec.type != "categorical"]
+    categories = choose_categories(space, favoured, n_candidates, rng)
+    sobol = sample_unit_points(n_candidates, len(numeric), rng)
+    drawn: set[str] = set()
+    candidates = []
+    for row in range(n_candidates):
+        for attempt in range(settings.max_redraws + 1):
+            point = np.full(len(space), 0.5)
+            draw = sobol[row] if attempt == 0 else rng.random(len(numeric))
+            point[numeric] = lower[numeric] + draw * (upper[numeric] - lower[numeric])
+            params = decode_point(space, point)
+            params.update({name: values[row] for name, values in categories.items()})
+            key = config_key(params)
+            if key not in seen and key not in drawn:
+                break
+        drawn.add(key)
+        candidates.append(params)
+    return candidates
+
+
+def fit_family_surrogate(
+    space: Space, observations: list[Observation], settings: FineSettings, rng: np.random.Generator
+) -> GaussianProcessRegressor | None:
+    """A surrogate of one family's scores over its unit cube, once it has enough successes."""
+    scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
+    if len(scored) < settings.min_observations_to_screen:
+        return None
+    points = np.array([encode_params(space, params) for params, _ in scored])
+    return fit_surrogate(points, np.array([score for _, score in scored]), int(rng.integers(2**31)))
+
+
+def screen_candidates(
+    space: Space,
+    model: GaussianProcessRegressor | None,
+    candidates: list[dict[str, Any]],
+    n_chosen: int,
+    box_diagonal: float,
+    settings: FineSettings,
+) -> list[dict[str, Any]]:
+    """The `n_chosen` candidates the surrogate ranks highest, a tenth of the box apart."""
+    encoded = np.array([encode_params(space, params) for params in candidates])
+    chosen = rank_candidates(model, encoded, n_chosen, settings.confidence_weight, 0.1 * box_diagonal)
+    return [candidates[i] for i in chosen]
+
+
 def propose_family_points(
     space: Space,
     observations: list[Observation],
+    model: GaussianProcessRegressor | None,
     n_points: int,
     round_number: int,
     seen: set[str],
     settings: FineSettings,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """`n_points` configurations of one family drawn inside the box around its best results."""
-    if n_points <= 0:
+    """`n_points` configurations of one family from the box around its best results."""
+    scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
+    if n_points <= 0 or not scored:
         return []
-    ok = [(params, score) for _, params, score in observations if math.isfinite(score)]
-    points = np.array([encode_params(space, params) for params, _ in ok])
-    scores = np.array([score for _, score in ok])
-    n_top = max(settings.min_top, math.ceil(settings.top_fraction * len(ok)))
-    margin = round_margin(round_number, settings)
-    if settings.shape == "span":
-        lower, upper = search_box(points, scores, n_top, margin)
-    else:
-        order = np.argsort(-scores, kind="stable")[:n_top]
-        best = points[order[0]]
-        reach = np.maximum(np.abs(points[order] - best).max(axis=0), margin)
-        lower, upper = np.clip(best - reach, 0, 1), np.clip(best + reach, 0, 1)
-        if settings.shape == "gauss":
-            elite = points[order]
-            weights = np.log(n_top + 0.5) - np.log(np.arange(1, n_top + 1)); weights /= weights.sum()
-            parents = rng.choice(n_top, size=n_points, p=weights)
-            sd = np.maximum(elite.std(axis=0), margin)
-            gauss_points = np.clip(elite[parents] + rng.normal(size=(n_points, len(space))) * sd, 0, 1)
-    top_params = [ok[i][0] for i in np.argsort(-scores, kind="stable")[:n_top]]
-    n_final = n_points
-    if settings.screen_factor > 1 and len(ok) >= 5:
-        n_points = n_points * settings.screen_factor
-    categories = choose_categories(space, top_params, n_points, rng)
-    numeric = [i for i, spec in enumerate(space.values()) if spec.type != "categorical"]
-    unit = sample_unit_points(n_points, len(numeric), rng)
-    proposals = []
-    for row in range(n_points):
-        for attempt in range(settings.max_redraws + 1):
-            point = np.full(len(space), 0.5)
-            draw = unit[row] if attempt == 0 else rng.random(len(numeric))
-            point[numeric] = lower[numeric] + draw * (upper[numeric] - lower[numeric])
-            if settings.shape == "gauss" and attempt == 0:
-                point[numeric] = gauss_points[row][numeric]
-            if settings.shape == "recombine":
-                elite = points[np.argsort(-scores, kind="stable")[:n_top]]
-                donors = rng.integers(len(elite), size=len(numeric))
-                jitter = (2 * draw - 1) * settings.jitter * (upper[numeric] - lower[numeric])
-                point[numeric] = np.clip(elite[donors, numeric] + jitter, lower[numeric], upper[numeric])
-            if numeric and rng.random() < settings.coordinate_exploration:
-                point[numeric[rng.integers(len(numeric))]] = rng.random()
-            params = decode_point(space, point)
-            params.update({name: values[row] for name, values in categories.items()})
-            if attempt == settings.max_redraws or config_key(params) not in seen:
-                break
-        if n_final == n_points:
-            seen.add(config_key(params))
-        proposals.append(params)
-    if n_final < n_points:
-        proposals = screen(space, proposals, points, scores, n_final, settings, rng)
-        seen.update(config_key(p) for p in proposals)
-    return proposals
+    lower, upper = fine_box(space, observations, round_number, settings)
+    favoured = [params for params, _ in sorted(scored, key=lambda ps: -ps[1])[: settings.top_count]]
+    n_candidates = n_points * settings.candidates_per_trial
+    candidates = draw_candidates(space, lower, upper, favoured, n_candidates, seen, settings, rng)
+    chosen = screen_candidates(space, model, candidates, n_points, float(np.linalg.norm(upper - lower)), settings)
+    seen.update(config_key(params) for params in chosen)
+    return chosen
 
 
-def screen(space, candidates, points, scores, n_final, settings, rng):
-    from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-    d = points.shape[1]
-    kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(length_scale=np.full(d, 0.3), length_scale_bounds=(1e-2, 1e1), nu=2.5) + WhiteKernel(1e-2, (1e-6, 1e0))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, random_state=int(rng.integers(2**31)), n_restarts_optimizer=0)
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gp.fit(points, scores)
-    X = np.array([encode_params(space, c) for c in candidates])
-    mu, sd = gp.predict(X, return_std=True)
-    acq = mu + settings.screen_kappa * sd
-    chosen = []
-    order = np.argsort(-acq, kind="stable")
-    min_dist = 0.05
-    for i in order:
-        if all(np.linalg.norm(X[i] - X[j]) > min_dist for j in chosen):
-            chosen.append(i)
-        if len(chosen) == n_final:
-            break
-    for i in order:
-        if len(chosen) == n_final:
-            break
-        if i not in chosen:
-            chosen.append(i)
-    return [candidates[i] for i in chosen]
+def choose_exploration_families(spaces: dict[str, Space], history: list[Observation], n_trials: int) -> list[str]:
+    """The family of each exploration trial: the working family evaluated least so far.
+
+    Exploring where we know least guards against a family judged on one unlucky coarse trial;
+    families whose every fit failed are left out unless nothing has worked at all.
+    """
+    working = {f for f, _, s in history if math.isfinite(s)} or set(spaces)
+    counts = {family: sum(f == family for f, _, _ in history) for family in spaces if family in working}
+    families = []
+    for _ in range(n_trials):
+        family = min(counts, key=lambda f: counts[f])
+        counts[family] += 1
+        families.append(family)
+    return families
 
 
-def config_key(params: dict[str, Any]) -> str:
-    """A hashable identity of a configuration, to avoid proposing the same one twice."""
-    return repr(sorted(params.items()))
+def propose_exploration(
+    space: Space, model: GaussianProcessRegressor | None, seen: set[str], settings: FineSettings, rng: np.random.Generator
+) -> dict[str, Any]:
+    """One configuration from the whole space, the best of a few candidates by the surrogate."""
+    whole = (np.zeros(len(space)), np.ones(len(space)))
+    candidates = draw_candidates(space, *whole, [], settings.candidates_per_trial, seen, settings, rng)
+    (params,) = screen_candidates(space, model, candidates, 1, math.sqrt(len(space)), settings)
+    seen.add(config_key(params))
+    return params
 
 
 def propose_fine_round(
@@ -204,39 +237,32 @@ def propose_fine_round(
     round_number: int,
     rng: np.random.Generator,
     settings: FineSettings = FineSettings(),
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[Proposal]:
     """The (family, params) proposals of one fine round, given every observation so far."""
     family_best = {
         family: max((s for f, _, s in history if f == family and math.isfinite(s)), default=math.nan)
         for family in spaces
     }
-    n_explore = math.floor(settings.exploration_share * n_trials)
+    n_explore = math.floor(settings.exploration_share * n_trials + 0.5)
     if all(math.isnan(best) for best in family_best.values()):
         n_explore = n_trials  # nothing worked yet: there is no best to refine around
     shares = allocate_fine_trials(
         family_best, [s for _, _, s in history], n_trials - n_explore, settings.family_sharpness
     )
-    proposals: list[tuple[str, dict[str, Any]]] = []
+    explored = choose_exploration_families(spaces, history, n_explore)
+    seen = {family: {config_key(p) for f, p, _ in history if f == family} for family in spaces}
+    by_family = {family: [o for o in history if o[0] == family] for family in spaces}
+    models = {
+        family: fit_family_surrogate(spaces[family], by_family[family], settings, rng)
+        for family in spaces
+        if shares[family] > 0 or family in explored
+    }
+    proposals: list[Proposal] = []
     for family, n_points in shares.items():
-        observations = [o for o in history if o[0] == family]
-        seen = {config_key(params) for _, params, _ in observations}
-        points = propose_family_points(spaces[family], observations, n_points, round_number, seen, settings, rng)
+        points = propose_family_points(
+            spaces[family], by_family[family], models.get(family), n_points, round_number, seen[family], settings, rng
+        )
         proposals.extend((family, params) for params in points)
-    proposals.extend(propose_exploration(spaces, history, n_explore, rng))
-    return proposals
-
-
-def propose_exploration(
-    spaces: dict[str, Space], history: list[Observation], n_trials: int, rng: np.random.Generator
-) -> list[tuple[str, dict[str, Any]]]:
-    """Uniform draws over whole spaces, each going to the family evaluated least so far.
-
-    Exploring where we know least guards against a family judged on one unlucky coarse trial.
-    """
-    counts = {family: sum(f == family for f, _, _ in history) for family in spaces}
-    proposals = []
-    for _ in range(n_trials):
-        family = min(spaces, key=lambda f: counts[f])
-        counts[family] += 1
-        proposals.append((family, decode_point(spaces[family], rng.random(len(spaces[family])))))
+    for family in explored:
+        proposals.append((family, propose_exploration(spaces[family], models[family], seen[family], settings, rng)))
     return proposals
