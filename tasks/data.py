@@ -57,7 +57,7 @@ def validate_data(frame: pd.DataFrame, card: DatasetCard, client: MlflowClient, 
         raise ValidationFailed(
             f"Data file {card.path} ({report.n_rows} rows) failed {len(failures)} of {len(report.outcomes)} expectations "
             f"in suite {suite_path}:\n" + "\n".join(lines) + "\nFix the data, or if the change is intended, regenerate the suite "
-            f"with `mleng expectations init` and review the diff. Nothing was trained or registered."
+            "with `mleng expectations init` and review the diff. Nothing was trained or registered."
         )
     return report
 

@@ -14,7 +14,6 @@ os.environ["PREFECT_TASKS_DEFAULT_NO_CACHE"] = "true"
 
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
-import yaml  # noqa: E402
 
 from tests.helpers import ADULT  # noqa: E402
 
