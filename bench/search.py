@@ -25,10 +25,8 @@ import json
 import math
 import time
 import warnings
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,116 +34,21 @@ import numpy as np
 import optuna
 import pandas as pd
 from scipy import stats
-from sklearn.base import BaseEstimator
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_wine, make_classification
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from search_problems import (  # bench/ is on sys.path when run as a script
+    ROOT,
+    Problem,
+    load_problems,
+)
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.model_selection import HalvingRandomSearchCV, KFold, StratifiedKFold, cross_val_score, train_test_split
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.svm import SVC
+from sklearn.model_selection import HalvingRandomSearchCV
 from threadpoolctl import threadpool_limits
 
 from mleng.config import ParamSpec
 from mleng.search import Trial, TrialResult, run_search, select_best
 
-ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = (8, 16, 32, 64)
 METHODS = ("coarse_to_fine", "grid", "random", "halving", "tpe")
 TOLERANCE = 0.001
-CV_SEED = 0
-
-SVC_SPACE = {
-    "C": ParamSpec(type="float", low=1e-2, high=1e3, log=True),
-    "gamma": ParamSpec(type="float", low=1e-5, high=10.0, log=True),
-}
-HGB_SPACE = {
-    "learning_rate": ParamSpec(type="float", low=0.01, high=1.0, log=True),
-    "max_iter": ParamSpec(type="int", low=10, high=50, log=True),
-    "max_leaf_nodes": ParamSpec(type="int", low=2, high=64, log=True),
-    "min_samples_leaf": ParamSpec(type="int", low=1, high=100, log=True),
-    "l2_regularization": ParamSpec(type="float", low=1e-4, high=10.0, log=True),
-}
-
-
-@dataclass
-class Problem:
-    """One dataset, model and space, with fixed folds and a cache of scored configurations."""
-
-    name: str
-    X: np.ndarray
-    y: np.ndarray
-    build: Callable[[dict[str, Any]], BaseEstimator]
-    space: dict[str, ParamSpec]
-    scoring: str
-    splits: list[tuple[np.ndarray, np.ndarray]]
-    cache: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def score(self, params: dict[str, Any]) -> tuple[float, float]:
-        """Mean CV score and the seconds it cost, computed once per configuration."""
-        key = repr(sorted(params.items()))
-        if key not in self.cache:
-            start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                folds = cross_val_score(self.build(params), self.X, self.y, cv=self.splits, scoring=self.scoring, error_score=np.nan)
-            self.cache[key] = (float(np.mean(folds)), time.perf_counter() - start)
-        return self.cache[key]
-
-
-def make_problem(name: str, X: np.ndarray, y: np.ndarray, model: str, scoring: str) -> Problem:
-    """Wrap a dataset with its model family, space and 3-fold splits (stratified if classifying)."""
-    classify = scoring != "r2"
-    splitter = StratifiedKFold(3, shuffle=True, random_state=CV_SEED) if classify else KFold(3, shuffle=True, random_state=CV_SEED)
-    splits = list(splitter.split(X, y))
-    if model == "svc":
-        X = StandardScaler().fit_transform(X)  # fitted on all rows: identical for every method
-        return Problem(name, X, y, lambda p: SVC(**p), SVC_SPACE, scoring, splits)
-    estimator = HistGradientBoostingClassifier if classify else HistGradientBoostingRegressor
-    build = lambda p: estimator(early_stopping=False, max_bins=63, random_state=0, **p)  # noqa: E731
-    return Problem(name, X, y, build, HGB_SPACE, scoring, splits)
-
-
-def subsample(X: np.ndarray, y: np.ndarray, n_rows: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed stratified sample of `n_rows`, to keep each fit cheap on shared cores."""
-    if len(y) <= n_rows:
-        return X, y
-    X_sample, _, y_sample, _ = train_test_split(X, y, train_size=n_rows, stratify=y if stratify else None, random_state=0)
-    return X_sample, y_sample
-
-
-def load_adult(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """The bundled Adult census data: a stratified sample, one-hot encoded, target >50K.
-
-    Levels under 2% are grouped (57 columns instead of 107): HistGradientBoosting bins every
-    column on every fit, and that binning dominated the benchmark's run time.
-    """
-    frame = pd.read_csv(ROOT / "data" / "adult.csv.gz")
-    target = (frame.pop("class").astype(str).str.strip().str.rstrip(".") == ">50K").astype(int).to_numpy()
-    frame, _, target, _ = train_test_split(frame, target, train_size=n_rows, stratify=target, random_state=0)
-    categorical = frame.select_dtypes(exclude="number").columns
-    encoder = OneHotEncoder(min_frequency=0.02, handle_unknown="infrequent_if_exist", sparse_output=False)
-    one_hot = encoder.fit_transform(frame[categorical].astype(str))
-    return np.hstack([frame.drop(columns=categorical).to_numpy(dtype=float), one_hot]), target
-
-
-@cache
-def load_problems(quick: bool) -> list[Problem]:
-    """The benchmark datasets: three 2-parameter SVC spaces and three 5-parameter HGB spaces."""
-    if quick:
-        return [
-            make_problem("wine/svc", *load_wine(return_X_y=True), "svc", "accuracy"),
-            make_problem("breast_cancer/svc", *load_breast_cancer(return_X_y=True), "svc", "roc_auc"),
-            make_problem("diabetes/hgb", *load_diabetes(return_X_y=True), "hgb", "r2"),
-        ]
-    synthetic = make_classification(1000, 20, n_informative=8, flip_y=0.05, random_state=0)
-    return [
-        make_problem("breast_cancer/svc", *load_breast_cancer(return_X_y=True), "svc", "roc_auc"),
-        make_problem("wine/svc", *load_wine(return_X_y=True), "svc", "accuracy"),
-        make_problem("digits/svc", *subsample(*load_digits(return_X_y=True), 900), "svc", "accuracy"),
-        make_problem("diabetes/hgb", *load_diabetes(return_X_y=True), "hgb", "r2"),
-        make_problem("adult/hgb", *load_adult(4000), "hgb", "roc_auc"),
-        make_problem("make_classification/hgb", *synthetic, "hgb", "roc_auc"),
-    ]
 
 
 @dataclass
@@ -183,7 +86,9 @@ def run_engine(problem: Problem, seed: int, budgets: tuple[int, ...], strategy: 
             return results
 
         start = time.perf_counter()
-        results = run_search({"model": problem.space}, budget, evaluate, seed=seed, strategy=strategy)
+        results = run_search(
+            {"model": problem.space}, budget, evaluate, seed=seed, strategy=strategy
+        )
         overhead = time.perf_counter() - start - sum(r.fit_seconds for r in results)
         scores = [r.score for r in results]
         run.trajectory = scores
@@ -196,7 +101,9 @@ def run_engine(problem: Problem, seed: int, budgets: tuple[int, ...], strategy: 
     return run
 
 
-def fill_prefix_budgets(run: Run, scores: list[float], costs: list[float], overhead: float, budgets: tuple[int, ...]) -> None:
+def fill_prefix_budgets(
+    run: Run, scores: list[float], costs: list[float], overhead: float, budgets: tuple[int, ...]
+) -> None:
     """Budgets of an anytime method read off the prefix of its longest run."""
     running = best_so_far(scores)
     for budget in budgets:
@@ -253,7 +160,11 @@ def to_distribution(spec: ParamSpec) -> Any:
     if spec.type == "int":
         low, high = math.ceil(spec.low), math.floor(spec.high)
         return LogUniformInt(low, high) if spec.log else stats.randint(low, high + 1)
-    return stats.loguniform(spec.low, spec.high) if spec.log else stats.uniform(spec.low, spec.high - spec.low)
+    return (
+        stats.loguniform(spec.low, spec.high)
+        if spec.log
+        else stats.uniform(spec.low, spec.high - spec.low)
+    )
 
 
 def halving_evaluations(n_candidates: int, factor: int = 3) -> int:
@@ -281,7 +192,9 @@ def run_halving(problem: Problem, seed: int, budgets: tuple[int, ...]) -> Run:
             warnings.simplefilter("ignore")
             search.fit(problem.X, problem.y)
         elapsed = time.perf_counter() - start
-        params = {k: v.item() if isinstance(v, np.generic) else v for k, v in search.best_params_.items()}
+        params = {
+            k: v.item() if isinstance(v, np.generic) else v for k, v in search.best_params_.items()
+        }
         run.best[budget] = problem.score(params)[0]
         run.evaluations[budget] = int(sum(search.n_candidates_))
         run.seconds[budget] = elapsed
@@ -303,16 +216,24 @@ def evaluations_to_reach(run: Run, target: float) -> int | None:
     if run.trajectory:
         running = best_so_far(run.trajectory)
         return next((i + 1 for i, best in enumerate(running) if best >= target - TOLERANCE), None)
-    return next((run.evaluations[b] for b in sorted(run.best) if run.best[b] >= target - TOLERANCE), None)
+    return next(
+        (run.evaluations[b] for b in sorted(run.best) if run.best[b] >= target - TOLERANCE), None
+    )
 
 
-def benchmark_pair(quick: bool, problem_index: int, seed: int, budgets: tuple[int, ...]) -> list[dict[str, Any]]:
+def benchmark_pair(
+    quick: bool, problem_index: int, seed: int, budgets: tuple[int, ...]
+) -> list[dict[str, Any]]:
     """Every method on one dataset x seed; one record per method."""
     problem = load_problems(quick)[problem_index]
     with threadpool_limits(1):
         runs = {method: run_method(method, problem, seed, budgets) for method in METHODS}
     best_any = max(max(run.best.values()) for run in runs.values())
-    print(f"  {problem.name} seed {seed} regret@{budgets[-1]}: " + ", ".join(f"{m} {best_any - r.best[budgets[-1]]:.4f}" for m, r in runs.items()), flush=True)
+    print(
+        f"  {problem.name} seed {seed} regret@{budgets[-1]}: "
+        + ", ".join(f"{m} {best_any - r.best[budgets[-1]]:.4f}" for m, r in runs.items()),
+        flush=True,
+    )
     return [
         {
             "dataset": problem.name, "seed": seed, "method": method, "best_any": best_any, "best": run.best,
@@ -327,7 +248,9 @@ def benchmark(quick: bool, seeds: int, budgets: tuple[int, ...], jobs: int) -> l
     """All dataset x seed pairs, in `jobs` processes; each process keeps its own score cache."""
     problems = load_problems(quick)
     pairs = [(i, seed) for i in range(len(problems)) for seed in range(seeds)]
-    pairs.sort(key=lambda pair: "/svc" in problems[pair[0]].name)  # slow HGB pairs first balance the pool
+    pairs.sort(
+        key=lambda pair: "/svc" in problems[pair[0]].name
+    )  # slow HGB pairs first balance the pool
     if jobs <= 1:
         return [record for pair in pairs for record in benchmark_pair(quick, *pair, budgets)]
     with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -340,7 +263,9 @@ def summarize(records: list[dict[str, Any]], budgets: tuple[int, ...]) -> dict[s
     frame = pd.DataFrame(records)
     table = []
     for (dataset, method), group in frame.groupby(["dataset", "method"], sort=False):
-        reached = [n for n in group["evaluations_to_within_tolerance"] if n is not None and not pd.isna(n)]
+        reached = [
+            n for n in group["evaluations_to_within_tolerance"] if n is not None and not pd.isna(n)
+        ]
         table.append({
             "dataset": dataset, "method": method,
             **{f"regret@{b}": float(np.mean([r[b] for r in group["regret"]])) for b in budgets},
@@ -353,12 +278,23 @@ def summarize(records: list[dict[str, Any]], budgets: tuple[int, ...]) -> dict[s
     for rival in ("tpe", "random", "halving", "grid"):
         theirs = frame[frame.method == rival].set_index(["dataset", "seed"])
         for b in budgets[-2:]:
-            wins = [ours.loc[k, "regret"][b] <= theirs.loc[k, "regret"][b] + 1e-12 for k in ours.index]
+            wins = [
+                ours.loc[k, "regret"][b] <= theirs.loc[k, "regret"][b] + 1e-12 for k in ours.index
+            ]
             summary[f"share_regret_le_{rival}@{b}"] = float(np.mean(wins))
     for b in budgets:
-        by_dataset = frame.assign(r=[r[b] for r in frame.regret]).groupby(["dataset", "method"])["r"].mean().unstack()
-        summary[f"datasets_where_ours_mean_regret_le_random@{b}"] = int((by_dataset["coarse_to_fine"] <= by_dataset["random"] + 1e-12).sum())
-        summary[f"mean_regret@{b}"] = frame.assign(r=[r[b] for r in frame.regret]).groupby("method")["r"].mean().to_dict()
+        by_dataset = (
+            frame.assign(r=[r[b] for r in frame.regret])
+            .groupby(["dataset", "method"])["r"]
+            .mean()
+            .unstack()
+        )
+        summary[f"datasets_where_ours_mean_regret_le_random@{b}"] = int(
+            (by_dataset["coarse_to_fine"] <= by_dataset["random"] + 1e-12).sum()
+        )
+        summary[f"mean_regret@{b}"] = (
+            frame.assign(r=[r[b] for r in frame.regret]).groupby("method")["r"].mean().to_dict()
+        )
     summary["n_datasets"] = int(frame.dataset.nunique())
     return summary
 
@@ -366,18 +302,28 @@ def summarize(records: list[dict[str, Any]], budgets: tuple[int, ...]) -> dict[s
 def print_report(summary: dict[str, Any], budgets: tuple[int, ...]) -> None:
     """The per dataset x method table and the headline comparisons."""
     table = pd.DataFrame(summary["table"]).set_index(["dataset", "method"])
-    with pd.option_context("display.width", 200, "display.max_rows", 200, "display.float_format", "{:.4f}".format):
+    with pd.option_context(
+        "display.width", 200, "display.max_rows", 200, "display.float_format", "{:.4f}".format
+    ):
         print(table.to_string())
     for key, value in summary.items():
         if key != "table":
-            print(f"{key}: {value if not isinstance(value, dict) else {k: round(v, 4) for k, v in value.items()}}")
+            print(
+                f"{key}: {value if not isinstance(value, dict) else {k: round(v, 4) for k, v in value.items()}}"
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="three small datasets, one seed, budgets up to 16")
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per dataset (default 3, quick 1)")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes (dataset x seed pairs)")
+    parser.add_argument(
+        "--quick", action="store_true", help="three small datasets, one seed, budgets up to 16"
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=None, help="seeds per dataset (default 3, quick 1)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="worker processes (dataset x seed pairs)"
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "search.json")
     args = parser.parse_args()
     seeds = args.seeds or (1 if args.quick else 3)
@@ -388,7 +334,13 @@ def main() -> None:
     summary["wall_seconds"] = time.perf_counter() - start
     print_report(summary, budgets)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"records": records, "summary": summary, "quick": args.quick, "seeds": seeds}, indent=1, default=str))
+    args.output.write_text(
+        json.dumps(
+            {"records": records, "summary": summary, "quick": args.quick, "seeds": seeds},
+            indent=1,
+            default=str,
+        )
+    )
     print(f"wrote {args.output} in {summary['wall_seconds']:.0f} s")
 
 

@@ -132,19 +132,28 @@ def run_search(
     if strategy == "grid":
         return evaluate_batch(evaluate, propose_grid(checked, budget, rng), "grid", 0, 0)
     results: list[TrialResult] = []
-    for round_number, size in enumerate(plan_stages(budget, len(checked))):
+    stages = plan_stages(budget, len(checked))
+    for round_number, size in enumerate(stages):
         if round_number == 0:
             proposals, stage = propose_coarse(checked, size, rng), "coarse"
         else:
-            history: list[Observation] = [(r.trial.family, r.trial.params, r.score) for r in results]
-            proposals = propose_fine_round(checked, history, size, round_number, rng, FINE_SETTINGS)
+            history: list[Observation] = [
+                (r.trial.family, r.trial.params, r.score) for r in results
+            ]
+            proposals = propose_fine_round(
+                checked, history, size, round_number, len(stages) - 1, rng, FINE_SETTINGS
+            )
             stage = "fine"
         results += evaluate_batch(evaluate, proposals, stage, round_number, len(results))
     return results
 
 
 def evaluate_batch(
-    evaluate: EvaluateBatch, proposals: list[Proposal], stage: Stage, round_number: int, first_index: int
+    evaluate: EvaluateBatch,
+    proposals: list[Proposal],
+    stage: Stage,
+    round_number: int,
+    first_index: int,
 ) -> list[TrialResult]:
     """Turn proposals into trials, score them, and check the evaluator answered each one once."""
     trials = [
@@ -161,7 +170,9 @@ def evaluate_batch(
     return [by_index[t.index] for t in trials]
 
 
-def propose_coarse(spaces: dict[str, Space], n_trials: int, rng: np.random.Generator) -> list[Proposal]:
+def propose_coarse(
+    spaces: dict[str, Space], n_trials: int, rng: np.random.Generator
+) -> list[Proposal]:
     """Quasi-random configurations over the wide ranges, families interleaved round-robin.
 
     Each family gets an equal share (earlier families take the remainder), drawn as one Sobol
@@ -170,13 +181,17 @@ def propose_coarse(spaces: dict[str, Space], n_trials: int, rng: np.random.Gener
     families = list(spaces)
     shares = split_evenly(n_trials, len(families))
     per_family = {
-        family: [decode_point(spaces[family], p) for p in sample_unit_points(n, len(spaces[family]), rng)]
+        family: [
+            decode_point(spaces[family], p) for p in sample_unit_points(n, len(spaces[family]), rng)
+        ]
         for family, n in zip(families, shares, strict=True)
     }
     return interleave(per_family)
 
 
-def propose_random(spaces: dict[str, Space], n_trials: int, rng: np.random.Generator) -> list[Proposal]:
+def propose_random(
+    spaces: dict[str, Space], n_trials: int, rng: np.random.Generator
+) -> list[Proposal]:
     """Plain random search: iid uniform draws, families round-robin, the usual baseline."""
     families = list(spaces)
     proposals = []
@@ -186,9 +201,14 @@ def propose_random(spaces: dict[str, Space], n_trials: int, rng: np.random.Gener
     return proposals
 
 
-def propose_grid(spaces: dict[str, Space], n_trials: int, rng: np.random.Generator) -> list[Proposal]:
+def propose_grid(
+    spaces: dict[str, Space], n_trials: int, rng: np.random.Generator
+) -> list[Proposal]:
     """A grid per family, the budget split evenly except where a family has fewer distinct configs."""
-    capacities = [math.prod(count_distinct_values(spec) for spec in space.values()) for space in spaces.values()]
+    capacities = [
+        math.prod(count_distinct_values(spec) for spec in space.values())
+        for space in spaces.values()
+    ]
     shares = split_with_capacity(n_trials, capacities)
     per_family = {
         family: build_family_grid(space, n, rng)
@@ -221,7 +241,11 @@ def interleave(per_family: dict[str, list[dict[str, Any]]]) -> list[Proposal]:
     proposals: list[Proposal] = []
     longest = max((len(configs) for configs in per_family.values()), default=0)
     for position in range(longest):
-        proposals.extend((family, configs[position]) for family, configs in per_family.items() if position < len(configs))
+        proposals.extend(
+            (family, configs[position])
+            for family, configs in per_family.items()
+            if position < len(configs)
+        )
     return proposals
 
 

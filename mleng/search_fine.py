@@ -4,7 +4,8 @@ Each fine round
 1. shares its trials among families by how close each family's best score is to the overall
    best (the best family gets most, a close runner-up some, a distant one none);
 2. per family, builds a box in unit (log) space spanning its top three results, widened by a
-   margin that halves every round, so the box shrinks as the top results agree;
+   margin that shrinks from 15% to 2% of each range over the fine rounds, so the box narrows
+   as the top results agree;
 3. draws many Sobol candidates inside the box (categorical values favour those seen in the top
    results) and keeps the few a Gaussian-process surrogate ranks highest (`search_surrogate`);
 4. spends a small share on exploration: candidates over the whole space of the least-evaluated
@@ -22,10 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.gaussian_process import GaussianProcessRegressor
 
 from mleng.search_space import Space, decode_point, encode_params, sample_unit_points
-from mleng.search_surrogate import fit_surrogate, rank_candidates
+from mleng.search_surrogate import Surrogate, fit_surrogate, rank_candidates
 
 Observation = tuple[str, dict[str, Any], float]
 """(family, params, score) of one evaluated trial; score is higher-is-better, nan if it failed."""
@@ -34,11 +34,15 @@ Proposal = tuple[str, dict[str, Any]]
 
 @dataclass(frozen=True)
 class FineSettings:
-    """Knobs of the fine stage; the defaults were chosen on bench/search.py (see its JSON)."""
+    """Knobs of the fine stage; the defaults were chosen on bench/search.py.
+
+    Margins are fractions of a parameter's (log) range; `candidates_per_trial` candidates are
+    drawn for each trial a round evaluates; `confidence_weight` is the surrogate's kappa.
+    """
 
     top_count: int = 3
     first_margin: float = 0.15
-    margin_shrink: float = 0.5
+    last_margin: float = 0.02
     family_sharpness: float = 4.0
     exploration_share: float = 0.15
     candidates_per_trial: int = 8
@@ -62,7 +66,9 @@ def allocate_fine_trials(
     best = max(finite.values())
     scale = best - float(np.median([s for s in all_scores if math.isfinite(s)]))
     scale = scale if scale > 1e-12 else 1.0
-    weights = {family: math.exp(-sharpness * (best - value) / scale) for family, value in finite.items()}
+    weights = {
+        family: math.exp(-sharpness * (best - value) / scale) for family, value in finite.items()
+    }
     total = sum(weights.values())
     quotas = {family: n_trials * weight / total for family, weight in weights.items()}
     shares = {family: math.floor(quota) for family, quota in quotas.items()}
@@ -73,7 +79,9 @@ def allocate_fine_trials(
     return {family: shares.get(family, 0) for family in family_best}
 
 
-def search_box(points: np.ndarray, scores: np.ndarray, n_top: int, margin: float) -> tuple[np.ndarray, np.ndarray]:
+def search_box(
+    points: np.ndarray, scores: np.ndarray, n_top: int, margin: float
+) -> tuple[np.ndarray, np.ndarray]:
     """The unit-space box spanning the `n_top` best points, widened by `margin`, inside [0, 1]."""
     top = np.argsort(-scores, kind="stable")[:n_top]
     lower = np.clip(points[top].min(axis=0) - margin, 0.0, 1.0)
@@ -82,18 +90,28 @@ def search_box(points: np.ndarray, scores: np.ndarray, n_top: int, margin: float
 
 
 def fine_box(
-    space: Space, observations: list[Observation], round_number: int, settings: FineSettings
+    space: Space, observations: list[Observation], progress: float, settings: FineSettings
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The box of fine round `round_number` for one family, from its successful results so far."""
+    """The box for one family at `progress` through the fine stage, from its results so far."""
     scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
     points = np.array([encode_params(space, params) for params, _ in scored])
     scores = np.array([score for _, score in scored])
-    return search_box(points, scores, settings.top_count, round_margin(round_number, settings))
+    return search_box(points, scores, settings.top_count, box_margin(progress, settings))
 
 
-def round_margin(round_number: int, settings: FineSettings) -> float:
-    """The box margin of fine round `round_number` (1-based): it halves every round by default."""
-    return settings.first_margin * settings.margin_shrink ** (round_number - 1)
+def box_margin(progress: float, settings: FineSettings) -> float:
+    """The margin around the top results, shrinking geometrically from first to last fine round.
+
+    Tied to progress rather than to the round number, so a budget with eight fine rounds
+    narrows as far as one with four, only more gradually; a fixed halving per round refined
+    too slowly with few rounds or collapsed too early with many (bench/search.py).
+    """
+    return settings.first_margin * (settings.last_margin / settings.first_margin) ** progress
+
+
+def fine_progress(round_number: int, n_rounds: int) -> float:
+    """Where fine round `round_number` (1-based) of `n_rounds` sits, from 0 (first) to 1 (last)."""
+    return (round_number - 1) / (n_rounds - 1) if n_rounds > 1 else 0.0
 
 
 def choose_categories(
@@ -109,7 +127,9 @@ def choose_categories(
         if spec.type != "categorical":
             continue
         assert spec.choices
-        counts = np.array([sum(p[name] == c for p in favoured) for c in spec.choices], dtype=float) + 0.5
+        counts = (
+            np.array([sum(p[name] == c for p in favoured) for c in spec.choices], dtype=float) + 0.5
+        )
         picks = rng.choice(len(spec.choices), size=n_points, p=counts / counts.sum())
         chosen[name] = [spec.choices[i] for i in picks]
     return chosen
@@ -156,19 +176,19 @@ def draw_candidates(
 
 
 def fit_family_surrogate(
-    space: Space, observations: list[Observation], settings: FineSettings, rng: np.random.Generator
-) -> GaussianProcessRegressor | None:
+    space: Space, observations: list[Observation], settings: FineSettings
+) -> Surrogate | None:
     """A surrogate of one family's scores over its unit cube, once it has enough successes."""
     scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
     if len(scored) < settings.min_observations_to_screen:
         return None
     points = np.array([encode_params(space, params) for params, _ in scored])
-    return fit_surrogate(points, np.array([score for _, score in scored]), int(rng.integers(2**31)))
+    return fit_surrogate(points, np.array([score for _, score in scored]))
 
 
 def screen_candidates(
     space: Space,
-    model: GaussianProcessRegressor | None,
+    model: Surrogate | None,
     candidates: list[dict[str, Any]],
     n_chosen: int,
     box_diagonal: float,
@@ -176,16 +196,18 @@ def screen_candidates(
 ) -> list[dict[str, Any]]:
     """The `n_chosen` candidates the surrogate ranks highest, a tenth of the box apart."""
     encoded = np.array([encode_params(space, params) for params in candidates])
-    chosen = rank_candidates(model, encoded, n_chosen, settings.confidence_weight, 0.1 * box_diagonal)
+    chosen = rank_candidates(
+        model, encoded, n_chosen, settings.confidence_weight, 0.1 * box_diagonal
+    )
     return [candidates[i] for i in chosen]
 
 
 def propose_family_points(
     space: Space,
     observations: list[Observation],
-    model: GaussianProcessRegressor | None,
+    model: Surrogate | None,
     n_points: int,
-    round_number: int,
+    progress: float,
     seen: set[str],
     settings: FineSettings,
     rng: np.random.Generator,
@@ -194,23 +216,29 @@ def propose_family_points(
     scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
     if n_points <= 0 or not scored:
         return []
-    lower, upper = fine_box(space, observations, round_number, settings)
+    lower, upper = fine_box(space, observations, progress, settings)
     favoured = [params for params, _ in sorted(scored, key=lambda ps: -ps[1])[: settings.top_count]]
     n_candidates = n_points * settings.candidates_per_trial
     candidates = draw_candidates(space, lower, upper, favoured, n_candidates, seen, settings, rng)
-    chosen = screen_candidates(space, model, candidates, n_points, float(np.linalg.norm(upper - lower)), settings)
+    chosen = screen_candidates(
+        space, model, candidates, n_points, float(np.linalg.norm(upper - lower)), settings
+    )
     seen.update(config_key(params) for params in chosen)
     return chosen
 
 
-def choose_exploration_families(spaces: dict[str, Space], history: list[Observation], n_trials: int) -> list[str]:
+def choose_exploration_families(
+    spaces: dict[str, Space], history: list[Observation], n_trials: int
+) -> list[str]:
     """The family of each exploration trial: the working family evaluated least so far.
 
     Exploring where we know least guards against a family judged on one unlucky coarse trial;
     families whose every fit failed are left out unless nothing has worked at all.
     """
     working = {f for f, _, s in history if math.isfinite(s)} or set(spaces)
-    counts = {family: sum(f == family for f, _, _ in history) for family in spaces if family in working}
+    counts = {
+        family: sum(f == family for f, _, _ in history) for family in spaces if family in working
+    }
     families = []
     for _ in range(n_trials):
         family = min(counts, key=lambda f: counts[f])
@@ -220,11 +248,17 @@ def choose_exploration_families(spaces: dict[str, Space], history: list[Observat
 
 
 def propose_exploration(
-    space: Space, model: GaussianProcessRegressor | None, seen: set[str], settings: FineSettings, rng: np.random.Generator
+    space: Space,
+    model: Surrogate | None,
+    seen: set[str],
+    settings: FineSettings,
+    rng: np.random.Generator,
 ) -> dict[str, Any]:
     """One configuration from the whole space, the best of a few candidates by the surrogate."""
     whole = (np.zeros(len(space)), np.ones(len(space)))
-    candidates = draw_candidates(space, *whole, [], settings.candidates_per_trial, seen, settings, rng)
+    candidates = draw_candidates(
+        space, *whole, [], settings.candidates_per_trial, seen, settings, rng
+    )
     (params,) = screen_candidates(space, model, candidates, 1, math.sqrt(len(space)), settings)
     seen.add(config_key(params))
     return params
@@ -235,12 +269,16 @@ def propose_fine_round(
     history: list[Observation],
     n_trials: int,
     round_number: int,
+    n_rounds: int,
     rng: np.random.Generator,
     settings: FineSettings = FineSettings(),
 ) -> list[Proposal]:
-    """The (family, params) proposals of one fine round, given every observation so far."""
+    """The (family, params) proposals of fine round `round_number` (1-based) of `n_rounds`."""
+    progress = fine_progress(round_number, n_rounds)
     family_best = {
-        family: max((s for f, _, s in history if f == family and math.isfinite(s)), default=math.nan)
+        family: max(
+            (s for f, _, s in history if f == family and math.isfinite(s)), default=math.nan
+        )
         for family in spaces
     }
     n_explore = math.floor(settings.exploration_share * n_trials + 0.5)
@@ -253,16 +291,28 @@ def propose_fine_round(
     seen = {family: {config_key(p) for f, p, _ in history if f == family} for family in spaces}
     by_family = {family: [o for o in history if o[0] == family] for family in spaces}
     models = {
-        family: fit_family_surrogate(spaces[family], by_family[family], settings, rng)
+        family: fit_family_surrogate(spaces[family], by_family[family], settings)
         for family in spaces
         if shares[family] > 0 or family in explored
     }
     proposals: list[Proposal] = []
     for family, n_points in shares.items():
         points = propose_family_points(
-            spaces[family], by_family[family], models.get(family), n_points, round_number, seen[family], settings, rng
+            spaces[family],
+            by_family[family],
+            models.get(family),
+            n_points,
+            progress,
+            seen[family],
+            settings,
+            rng,
         )
         proposals.extend((family, params) for params in points)
     for family in explored:
-        proposals.append((family, propose_exploration(spaces[family], models[family], seen[family], settings, rng)))
+        proposals.append(
+            (
+                family,
+                propose_exploration(spaces[family], models[family], seen[family], settings, rng),
+            )
+        )
     return proposals

@@ -39,7 +39,9 @@ def validate_spaces(spaces: dict[str, Any]) -> dict[str, Space]:
                 f"model family '{family}' has an empty search space; give it at least one parameter "
                 "or drop the family"
             )
-        checked[family] = {name: _validate_param(family, name, spec) for name, spec in space.items()}
+        checked[family] = {
+            name: _validate_param(family, name, spec) for name, spec in space.items()
+        }
     return checked
 
 
@@ -54,9 +56,13 @@ def _validate_param(family: str, name: str, spec: Any) -> ParamSpec:
         return spec
     assert spec.low is not None and spec.high is not None
     if not (math.isfinite(spec.low) and math.isfinite(spec.high)):
-        raise SearchError(f"invalid range for {where}: bounds must be finite, got [{spec.low}, {spec.high}]")
+        raise SearchError(
+            f"invalid range for {where}: bounds must be finite, got [{spec.low}, {spec.high}]"
+        )
     if spec.type == "int" and math.ceil(spec.low) > math.floor(spec.high):
-        raise SearchError(f"invalid range for {where}: no integer lies in [{spec.low}, {spec.high}]")
+        raise SearchError(
+            f"invalid range for {where}: no integer lies in [{spec.low}, {spec.high}]"
+        )
     return spec
 
 
@@ -89,7 +95,9 @@ def encode_value(spec: ParamSpec, value: Any) -> float:
     if spec.high == spec.low:
         return 0.5
     if spec.log:
-        position = (math.log(value) - math.log(spec.low)) / (math.log(spec.high) - math.log(spec.low))
+        position = (math.log(value) - math.log(spec.low)) / (
+            math.log(spec.high) - math.log(spec.low)
+        )
     else:
         position = (value - spec.low) / (spec.high - spec.low)
     return min(max(position, 0.0), 1.0)
@@ -145,7 +153,9 @@ def grid_levels(spec: ParamSpec, n_levels: int) -> list[Any]:
     return values
 
 
-def build_family_grid(space: Space, n_configs: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+def build_family_grid(
+    space: Space, n_configs: int, rng: np.random.Generator
+) -> list[dict[str, Any]]:
     """Exactly `n_configs` configurations from the coarsest full grid with at least that many points.
 
     A full grid rarely has exactly the budget's size, so it is subsampled at random (seeded)
@@ -159,7 +169,9 @@ def build_family_grid(space: Space, n_configs: int, rng: np.random.Generator) ->
     while math.prod(len(v) for v in levels_per_param.values()) < n_configs:
         n_levels += 1
         grown = {name: grid_levels(spec, n_levels) for name, spec in space.items()}
-        saturated = all(len(grown[name]) >= count_distinct_values(spec) for name, spec in space.items())
+        saturated = all(
+            len(grown[name]) >= count_distinct_values(spec) for name, spec in space.items()
+        )
         levels_per_param = grown
         # log-spaced integers can need far more levels than configs before every value shows up
         if saturated or n_levels > 4 * n_configs:

@@ -1,0 +1,41 @@
+"""Fine-stage building blocks: sharing trials among families, the box, and the surrogate."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from mleng.search_fine import allocate_fine_trials, search_box
+from mleng.search_surrogate import fit_surrogate, rank_candidates
+
+
+def test_allocation_gives_the_best_family_most_and_a_close_runner_up_some() -> None:
+    shares = allocate_fine_trials(
+        {"a": 0.90, "b": 0.89, "c": 0.60, "d": math.nan}, [0.9, 0.89, 0.6, 0.7, 0.65], 20, 4.0
+    )
+    assert sum(shares.values()) == 20
+    assert shares["a"] >= shares["b"] > shares["c"]
+    assert shares["b"] >= 5 and shares["d"] == 0
+
+
+def test_surrogate_ranks_the_candidate_at_the_optimum_first_and_spreads_the_batch() -> None:
+    points = np.random.default_rng(0).random((30, 2))
+    model = fit_surrogate(points, -np.sum((points - 0.3) ** 2, axis=1))
+    candidates = np.array([[0.9, 0.9], [0.3, 0.3], [0.31, 0.29], [0.5, 0.2]])
+    first, second = rank_candidates(model, candidates, 2, confidence_weight=0.0, min_distance=0.05)
+    assert first in (1, 2) and second == 3  # the near-duplicate of the best is skipped
+    assert rank_candidates(None, candidates, 2, 1.0, 0.05) == [0, 1]  # no model: drawing order
+
+
+def test_surrogate_is_not_fitted_to_scores_that_carry_no_information() -> None:
+    points = np.random.default_rng(0).random((10, 3))
+    assert fit_surrogate(points, np.full(10, 0.7)) is None
+    assert fit_surrogate(points[:2], np.array([0.1, 0.2])) is None
+
+
+def test_search_box_spans_the_top_points_plus_margin_inside_the_unit_cube() -> None:
+    points = np.array([[0.1, 0.5], [0.2, 0.55], [0.9, 0.0], [0.95, 0.99]])
+    lower, upper = search_box(points, np.array([3.0, 2.0, 1.0, 0.0]), n_top=2, margin=0.15)
+    np.testing.assert_allclose(lower, [0.0, 0.35])
+    np.testing.assert_allclose(upper, [0.35, 0.70])
