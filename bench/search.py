@@ -278,10 +278,12 @@ def summarize(records: list[dict[str, Any]], budgets: tuple[int, ...]) -> dict[s
     for rival in ("tpe", "random", "halving", "grid"):
         theirs = frame[frame.method == rival].set_index(["dataset", "seed"])
         for b in budgets[-2:]:
-            wins = [
-                ours.loc[k, "regret"][b] <= theirs.loc[k, "regret"][b] + 1e-12 for k in ours.index
-            ]
-            summary[f"share_regret_le_{rival}@{b}"] = float(np.mean(wins))
+            gaps = [ours.loc[k, "regret"][b] - theirs.loc[k, "regret"][b] for k in ours.index]
+            summary[f"share_regret_le_{rival}@{b}"] = float(np.mean([g <= 1e-12 for g in gaps]))
+            # differences under TOLERANCE are CV noise (one sample of wine's 178 is 0.0056)
+            summary[f"share_regret_within_tolerance_of_{rival}@{b}"] = float(
+                np.mean([g <= TOLERANCE for g in gaps])
+            )
     for b in budgets:
         by_dataset = (
             frame.assign(r=[r[b] for r in frame.regret])

@@ -37,11 +37,10 @@ from mleng.search_space import (
 )
 
 Stage = Literal["coarse", "fine", "random", "grid"]
-Strategy = Literal["coarse_to_fine", "random", "grid"]
 STRATEGIES: tuple[str, ...] = ("coarse_to_fine", "random", "grid")
 
 COARSE_SHARE = 0.25
-MIN_COARSE = 4
+MIN_COARSE = 6
 MAX_FINE_ROUNDS = 8
 MIN_FINE_ROUND_SIZE = 6
 FINE_SETTINGS = FineSettings()

@@ -12,6 +12,7 @@ import pytest
 from mleng.config import ParamSpec
 from mleng.errors import SearchError
 from mleng.search import (
+    MIN_COARSE,
     STRATEGIES,
     Trial,
     TrialResult,
@@ -149,7 +150,7 @@ def test_plan_stages_puts_coarse_first_and_sums_to_the_budget() -> None:
             assert sum(sizes) == budget
             assert all(size > 0 for size in sizes)
             assert sizes[0] >= n_families
-            assert sizes[0] <= max(n_families, 4, math.ceil(0.5 * budget))
+            assert sizes[0] <= max(n_families, MIN_COARSE, math.ceil(0.5 * budget))
 
 
 def test_plan_stages_gives_a_large_budget_several_fine_rounds() -> None:
