@@ -15,11 +15,8 @@ from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc, confusion_matrix, precision_recall_curve, roc_curve
 
-from mleng.evaluation import MetricInterval, Predictions, compute_metrics
-from mleng.evaluation.compression import compress_tables
+from mleng.evaluation import MetricInterval, Predictions, bootstrap_distribution, compute_metrics
 from mleng.evaluation.intervals import percentile_interval
-from mleng.evaluation.resampling import bootstrap_distributions
-from mleng.evaluation.tables import build_table
 from mleng.quality.plots import new_figure
 from mleng.search import TrialResult
 
@@ -151,22 +148,6 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, labels: Sequence[Any] | None
     axes.set_ylabel("true label")
     axes.set_title("Confusion matrix")
     return figure
-
-
-def bootstrap_distribution(
-    task: str,
-    y_true: Any,
-    predictions: Predictions,
-    positive_label: Any = None,
-    n_resamples: int = 1000,
-    seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """Each metric's values on the bootstrap resamples: the same resamples, for the same seed,
-    from which `bootstrap_metrics` takes its percentile intervals (NaN where undefined)."""
-    rows = build_table(task, y_true, predictions, positive_label)
-    [table], _ = compress_tables([rows], n_resamples)
-    [distribution] = bootstrap_distributions([table], n_resamples, seed)
-    return distribution
 
 
 def histogram_range(values: np.ndarray) -> tuple[float, float] | None:

@@ -2,7 +2,7 @@
 
 from mleng.evaluation.baselines import fit_baselines, predict_with
 from mleng.evaluation.heuristic import RuleBaseline, fit_heuristic_baseline
-from mleng.evaluation.bootstrap import bootstrap_metrics, compare_paired, compute_metrics
+from mleng.evaluation.bootstrap import bootstrap_distribution, bootstrap_metrics, compare_paired, compute_metrics
 from mleng.evaluation.records import (
     LOWER_IS_BETTER,
     METRIC_NAMES,
@@ -12,6 +12,7 @@ from mleng.evaluation.records import (
 )
 
 __all__ = [
+    "bootstrap_distribution",
     "RuleBaseline",
     "fit_heuristic_baseline",
     "LOWER_IS_BETTER",

@@ -44,6 +44,22 @@ def compute_metrics(
     return evaluate_table(build_table(task, y_true, predictions, positive_label))
 
 
+def bootstrap_distribution(
+    task: str,
+    y_true: Any,
+    predictions: Predictions,
+    positive_label: Any = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Each metric's values on the bootstrap resamples: the same resamples, for the same seed,
+    from which `bootstrap_metrics` takes its percentile intervals (NaN where undefined)."""
+    rows = build_table(task, y_true, predictions, positive_label)
+    [table], _ = compress_tables([rows], n_resamples)
+    [distribution] = bootstrap_distributions([table], n_resamples, seed)
+    return distribution
+
+
 def bootstrap_metrics(
     task: str,
     y_true: Any,
