@@ -4,27 +4,46 @@ The fine stage draws many candidates inside its box and evaluates only the few t
 ranks highest (mean plus a multiple of the standard deviation, an upper confidence bound),
 spread apart so one batch does not spend several trials on one spot.
 
-The model is deliberately plain: a Matern-5/2 kernel on the unit cube with one length scale,
-picked with the noise level from a small grid by marginal likelihood. On bench/search.py this
-ranked candidates as well as scikit-learn's GP with a length scale per parameter fitted by
-L-BFGS, at a hundredth of the cost (a few Cholesky factorisations of at most budget x budget).
+Two models, chosen by how much the search has seen:
+- with few results, a plain Matern-5/2 GP with one length scale for every parameter, picked with
+  the noise level from a small grid by marginal likelihood (a few Cholesky factorisations);
+- from `PER_DIMENSION_MIN_OBSERVATIONS` results on, scikit-learn's GP with one length scale per
+  parameter (ARD) fitted by L-BFGS, which learns that, say, the learning rate matters and the
+  L2 penalty barely does, and so narrows the search along the parameters that count.
+A length scale per parameter fitted on a handful of points chases noise; one shared length
+scale cannot tell parameters apart. Measured on bench/search.py (6 problems x seeds 100-109,
+against TPE): one shared length scale matched or beat TPE on 65% of pairs at 32 evaluations
+and 67% at 64; per-parameter scales from the start 63% and 82%; the switch at 16 results 70%
+and 82%, with the lowest mean regret of the three.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
 LENGTH_SCALES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 NOISE_LEVELS = (1e-4, 1e-2, 0.1, 0.5)
+PER_DIMENSION_MIN_OBSERVATIONS = 16
+
+
+class Surrogate(Protocol):
+    """What the fine stage needs of a model: mean and standard deviation at unit-cube points."""
+
+    def predict(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
-class Surrogate:
-    """A fitted GP: enough to predict the mean and standard deviation of unseen points."""
+class SharedScaleSurrogate:
+    """A fitted GP with one length scale: predicts the mean and standard deviation of new points."""
 
     points: np.ndarray
     cholesky_factor: np.ndarray
@@ -51,19 +70,72 @@ def matern_kernel(left: np.ndarray, right: np.ndarray, length_scale: float) -> n
     return (1.0 + scaled + scaled**2 / 3.0) * np.exp(-scaled)
 
 
-def fit_surrogate(points: np.ndarray, scores: np.ndarray) -> Surrogate | None:
-    """The GP with the best marginal likelihood over the grid, or None if nothing can be learnt.
+@dataclass(frozen=True)
+class PerDimensionSurrogate:
+    """A fitted scikit-learn GP with a length scale per parameter, on standardised scores."""
+
+    model: GaussianProcessRegressor
+    score_mean: float
+    score_scale: float
+
+    def predict(self, candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and standard deviation of the score at each candidate."""
+        mean, std = self.model.predict(candidates, return_std=True)
+        return self.score_mean + self.score_scale * mean, self.score_scale * std
+
+
+def standardise_scores(scores: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Scores capped below and standardised, with the mean and scale to undo it.
 
     Scores far below the median are capped first: one diverged fit scoring -1e6 would otherwise
-    flatten the model everywhere else. The noise term absorbs CV noise between folds.
+    flatten the model everywhere else.
     """
-    if len(scores) < 3 or np.ptp(scores) == 0:
-        return None
     median = float(np.median(scores))
     capped = np.maximum(scores, median - (scores.max() - median))
     score_mean, score_scale = float(capped.mean()), float(capped.std()) or 1.0
-    target = (capped - score_mean) / score_scale
-    best: tuple[float, Surrogate] | None = None
+    return (capped - score_mean) / score_scale, score_mean, score_scale
+
+
+def fit_surrogate(points: np.ndarray, scores: np.ndarray) -> Surrogate | None:
+    """A GP of the scores over the unit cube, or None if nothing can be learnt yet.
+
+    One shared length scale below `PER_DIMENSION_MIN_OBSERVATIONS` results, one per parameter
+    from there on (see the module docstring for why and the measurements).
+    """
+    if len(scores) < 3 or np.ptp(scores) == 0:
+        return None
+    if len(scores) >= PER_DIMENSION_MIN_OBSERVATIONS:
+        return fit_per_dimension_surrogate(points, scores)
+    return fit_shared_scale_surrogate(points, scores)
+
+
+def fit_per_dimension_surrogate(points: np.ndarray, scores: np.ndarray) -> PerDimensionSurrogate:
+    """scikit-learn's GP, Matern-5/2 with a length scale per parameter plus a noise term.
+
+    The bounds keep a length scale between 3% of a range (finer than any box the fine stage
+    draws in) and five times the range (the parameter does not matter); the white-noise term
+    absorbs CV noise between folds. One optimizer restart, seeded, keeps it reproducible.
+    """
+    target, score_mean, score_scale = standardise_scores(scores)
+    kernel = ConstantKernel(1.0, (0.05, 20.0)) * Matern(
+        length_scale=np.full(points.shape[1], 0.3), length_scale_bounds=(0.03, 5.0), nu=2.5
+    ) + WhiteKernel(1e-2, (1e-6, 0.5))
+    model = GaussianProcessRegressor(kernel, n_restarts_optimizer=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a bound hit is a valid answer
+        model.fit(points, target)
+    return PerDimensionSurrogate(model, score_mean, score_scale)
+
+
+def fit_shared_scale_surrogate(
+    points: np.ndarray, scores: np.ndarray
+) -> SharedScaleSurrogate | None:
+    """The one-length-scale GP with the best marginal likelihood over the grid.
+
+    The noise term absorbs CV noise between folds.
+    """
+    target, score_mean, score_scale = standardise_scores(scores)
+    best: tuple[float, SharedScaleSurrogate] | None = None
     for length_scale in LENGTH_SCALES:
         covariance = matern_kernel(points, points, length_scale)
         for noise in NOISE_LEVELS:
@@ -76,7 +148,9 @@ def fit_surrogate(points: np.ndarray, scores: np.ndarray) -> Surrogate | None:
             if best is None or log_likelihood > best[0]:
                 best = (
                     log_likelihood,
-                    Surrogate(points, factor, weights, length_scale, score_mean, score_scale),
+                    SharedScaleSurrogate(
+                        points, factor, weights, length_scale, score_mean, score_scale
+                    ),
                 )
     return best[1] if best else None
 

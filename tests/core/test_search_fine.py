@@ -7,7 +7,13 @@ import math
 import numpy as np
 
 from mleng.search_fine import allocate_fine_trials, search_box
-from mleng.search_surrogate import fit_surrogate, rank_candidates
+from mleng.search_surrogate import (
+    PER_DIMENSION_MIN_OBSERVATIONS,
+    PerDimensionSurrogate,
+    SharedScaleSurrogate,
+    fit_surrogate,
+    rank_candidates,
+)
 
 
 def test_allocation_gives_the_best_family_most_and_a_close_runner_up_some() -> None:
@@ -39,3 +45,20 @@ def test_search_box_spans_the_top_points_plus_margin_inside_the_unit_cube() -> N
     lower, upper = search_box(points, np.array([3.0, 2.0, 1.0, 0.0]), n_top=2, margin=0.15)
     np.testing.assert_allclose(lower, [0.0, 0.35])
     np.testing.assert_allclose(upper, [0.35, 0.70])
+
+
+def test_surrogate_learns_a_length_scale_per_parameter_once_it_has_enough_results() -> None:
+    points = np.random.default_rng(1).random((PER_DIMENSION_MIN_OBSERVATIONS + 14, 3))
+    scores = -((points[:, 0] - 0.4) ** 2)  # only the first parameter matters
+    model = fit_surrogate(points, scores)
+    assert isinstance(model, PerDimensionSurrogate)
+    scales = model.model.kernel_.k1.k2.length_scale
+    assert scales[1] > 3 * scales[0] and scales[2] > 3 * scales[0]
+    mean, _ = model.predict(np.array([[0.4, 0.9, 0.1], [0.95, 0.4, 0.4]]))
+    assert mean[0] > mean[1]
+
+
+def test_surrogate_keeps_one_shared_length_scale_while_results_are_few() -> None:
+    points = np.random.default_rng(1).random((PER_DIMENSION_MIN_OBSERVATIONS - 1, 3))
+    model = fit_surrogate(points, -((points[:, 0] - 0.4) ** 2))
+    assert isinstance(model, SharedScaleSurrogate)
