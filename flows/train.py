@@ -24,7 +24,7 @@ from tasks.features import report_features  # noqa: E402
 from tasks.assessment import assess_model, publish_model_card  # noqa: E402
 from tasks.quality import check_data, check_split, measure_group_fairness, sample_data  # noqa: E402
 from tasks.registry import register_model  # noqa: E402
-from tasks.training import choose_candidates, evaluate_trial, measure_latency, refit_best  # noqa: E402
+from tasks.training import choose_candidates, evaluate_trial, measure_latency, refit_best, tune_decision_threshold  # noqa: E402
 
 
 @contextmanager
@@ -114,25 +114,26 @@ def train(
 
         with timed(seconds, "refit"):
             pipeline = refit_best(card, columns, best, train_x, train_y, seed)
-            latency_ms = measure_latency(pipeline, test_x, client, run_id)
+            model = tune_decision_threshold(card, columns, best, pipeline, search_x, search_y, seed, client, run_id)
+            latency_ms = measure_latency(model, test_x, client, run_id)
 
         with timed(seconds, "evaluate"):
-            predictions, intervals = evaluate_on_test(card, pipeline, test_x, test_y, seed, bootstrap_resamples, client, run_id)
+            predictions, intervals = evaluate_on_test(card, model, test_x, test_y, seed, bootstrap_resamples, client, run_id)
             summary.test_metrics = {name: (i.estimate, i.low, i.high) for name, i in intervals.items()}
             measure_group_fairness(card, test_rows, predictions, client, run_id)
 
         with timed(seconds, "assess"):
-            assessment = assess_model(card, columns, pipeline, predictions, intervals, results, train_rows, test_rows, seed, client, run_id)
+            assessment = assess_model(card, columns, model, predictions, intervals, results, train_rows, test_rows, seed, client, run_id)
 
         with timed(seconds, "gate"):
             comparison = compare_with_champion(card, predictions, test_rows.drop(columns=[card.target]), test_y, seed, bootstrap_resamples, client)
             decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, assessment.stable_share, latency_ms)
 
         with timed(seconds, "register"):
-            version = register_model(card, pipeline, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)
+            version = register_model(card, model, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)
             summary.model_name, summary.model_version, summary.aliases = version.name, version.version, version.aliases
             summary.decision, summary.reason = decision.label, decision.reason
-            publish_model_card(card, summary, pipeline, intervals, baselines, assessment, decision, client, run_id)
+            publish_model_card(card, summary, model, intervals, baselines, assessment, decision, client, run_id)
 
         summary.stage_seconds = seconds
         markdown = render_summary_markdown(summary)

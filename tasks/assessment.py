@@ -15,11 +15,13 @@ from mlflow import MlflowClient  # noqa: E402
 from prefect import task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
+from sklearn.base import BaseEstimator  # noqa: E402
 from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
 from sklearn.pipeline import Pipeline  # noqa: E402
 
 from mleng import coverage, model_card, plots, robustness, shift, slices, tracking  # noqa: E402
 from mleng.config import DatasetCard  # noqa: E402
+from mleng.decision_threshold import read_threshold, unwrap_pipeline  # noqa: E402
 from mleng.data import FeatureColumns  # noqa: E402
 from mleng.evaluation import MetricInterval, Predictions  # noqa: E402
 from mleng.promotion import PromotionDecision  # noqa: E402
@@ -64,8 +66,13 @@ def assess_model(
     client: MlflowClient,
     run_id: str,
 ) -> Assessment:
-    """Figures, per-slice metrics, epsilon-delta robustness, train/test shift and neuron coverage."""
+    """Figures, per-slice metrics, epsilon-delta robustness, train/test shift and neuron coverage.
+
+    Robustness (on probabilities) and coverage look inside the pipeline, so a tuned decision
+    threshold wrapping it is set aside for them: it changes labels, not probabilities.
+    """
     settings = card.evaluation
+    pipeline = unwrap_pipeline(pipeline)
     test_y = test_rows[card.target]
     figures = plots.render_figures(
         card.task, test_y, predictions, results, card.positive_label, n_resamples=300, seed=seed, metric=card.metric, intervals=intervals
@@ -106,6 +113,15 @@ def assess_model(
     return Assessment(stable_share, robustness_markdown, shift_markdown, coverage_markdown, slice_metrics, figure_paths)
 
 
+def describe_decision(card: DatasetCard, model: BaseEstimator) -> list[str]:
+    """The model card's line on how labels are decided, when a tuned threshold decides them."""
+    threshold = read_threshold(model)
+    if threshold is None:
+        return []
+    metric = card.imbalance.threshold_metric
+    return [f"- decision threshold: positive when its probability is at least {threshold:.4f} (tuned for {metric} on out-of-fold predictions)"]
+
+
 @task(cache_policy=NO_CACHE)
 def publish_model_card(
     card: DatasetCard,
@@ -124,7 +140,7 @@ def publish_model_card(
         version=summary.model_version,
         task=card.task,
         data=model_card.DataFacts(str(card.path), summary.rows, summary.validation),
-        features=model_card.describe_pipeline(pipeline),
+        features=describe_decision(card, pipeline) + model_card.describe_pipeline(unwrap_pipeline(pipeline)),
         search=model_card.SearchFacts(card.search.strategy, card.search.budget, card.metric, summary.best_per_family, summary.best_family),
         metrics=intervals,
         baselines=baselines,

@@ -9,6 +9,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from prefect import task
 from prefect.cache_policies import NO_CACHE
+from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
 from mleng import tracking
@@ -16,6 +17,7 @@ from mleng.algorithms import choose_families
 from mleng.config import FamilySpace
 from mleng.config import DatasetCard
 from mleng.data import FeatureColumns
+from mleng.decision_threshold import attach_threshold, resolve_positive_label, tune_out_of_fold_threshold
 from mleng.search import Trial, TrialResult
 from mleng.training import build_pipeline, cross_validate_pipeline, fit_pipeline, make_augmenter, measure_latency_ms
 
@@ -86,6 +88,37 @@ def refit_best(card: DatasetCard, columns: FeatureColumns, best: TrialResult, fe
     """Fit the winning configuration on the whole training part (augmented when the card asks)."""
     pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
     return fit_pipeline(pipeline, features, target, card, make_augmenter(card, columns, seed))
+
+
+@task(cache_policy=NO_CACHE)
+def tune_decision_threshold(
+    card: DatasetCard,
+    columns: FeatureColumns,
+    best: TrialResult,
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    seed: int,
+    client: MlflowClient,
+    run_id: str,
+) -> BaseEstimator:
+    """Tune the binary decision threshold on out-of-fold predictions when the card asks; log it.
+
+    Returns the refit pipeline wrapped to decide with that threshold, or unchanged.
+    """
+    configuration = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
+    choice = tune_out_of_fold_threshold(configuration, features, target, card, seed, make_augmenter(card, columns, seed))
+    if choice is None:
+        return pipeline
+    metric = choice.metric
+    tracking.log_values(
+        client,
+        run_id,
+        params={"decision_threshold": round(choice.threshold, 6), "decision_threshold_metric": metric},
+        metrics={f"oof_{metric}_at_threshold": choice.score, f"oof_{metric}_at_half": choice.score_at_half},
+    )
+    print(f"decision threshold {choice.threshold:.4f}: out-of-fold {metric} {choice.score:.4f} (at 0.5: {choice.score_at_half:.4f})")
+    return attach_threshold(pipeline, choice, resolve_positive_label(card, target), features, target)
 
 
 @task(cache_policy=NO_CACHE)

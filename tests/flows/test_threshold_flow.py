@@ -1,0 +1,63 @@
+"""The flow tunes a decision threshold for a rare class and the registered model decides with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+from sklearn.metrics import balanced_accuracy_score
+from typer.testing import CliRunner
+
+from mleng.cli import app
+from tests.helpers import ADULT, write_card
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def rare_card(isolated_store: Path) -> Path:
+    """Real Adult rows with >50K thinned to about 6%, a card asking for a balanced-accuracy threshold."""
+    frame = pd.read_csv(ADULT).sample(n=6000, random_state=5)
+    positives = frame[frame["class"].str.strip(" .") == ">50K"]
+    frame = pd.concat([frame.drop(positives.index), positives.sample(frac=0.2, random_state=5)]).sample(frac=1.0, random_state=5)
+    data_path = isolated_store / "adult_rare.csv"
+    frame.to_csv(data_path, index=False)
+    search = {
+        "budget": 3,
+        "cv_folds": 3,
+        "families": {"logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}},
+    }
+    card = write_card(isolated_store, data_path, search=search, imbalance={"threshold_metric": "balanced_accuracy"})
+    result = CliRunner().invoke(app, ["expectations", "init", str(card)])
+    assert result.exit_code == 0, result.output
+    return card
+
+
+def test_registered_model_decides_with_the_threshold_tuned_out_of_fold(prefect_server, rare_card):
+    from flows.train import train
+
+    summary = train(card_path=str(rare_card), seed=3, bootstrap_resamples=200)
+
+    client = MlflowClient()
+    parent = client.get_run(summary.parent_run_id)
+    threshold = float(parent.data.params["decision_threshold"])
+    assert 0.0 < threshold < 0.5
+    assert parent.data.params["decision_threshold_metric"] == "balanced_accuracy"
+    metrics = parent.data.metrics
+    assert metrics["oof_balanced_accuracy_at_threshold"] > metrics["oof_balanced_accuracy_at_half"]
+
+    rows = pd.read_csv(rare_card.parent / "adult_rare.csv")
+    truth = rows.pop("class").str.strip(" .")
+    model = mlflow.sklearn.load_model(f"models:/adult-test/{summary.model_version}")
+    proba = model.predict_proba(rows)[:, list(model.classes_).index(">50K")]
+    served = mlflow.pyfunc.load_model(f"models:/adult-test/{summary.model_version}").predict(rows)
+    np.testing.assert_array_equal(np.asarray(served) == ">50K", proba >= threshold)
+    at_half = np.where(proba >= 0.5, ">50K", "<=50K")
+    assert balanced_accuracy_score(truth, served) > balanced_accuracy_score(truth, at_half) + 0.05
+
+    card_text = Path(client.download_artifacts(summary.parent_run_id, "model_card.md")).read_text()
+    assert f"at least {threshold:.4f}" in card_text
