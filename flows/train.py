@@ -107,7 +107,11 @@ def train(
                     for trial in trials
                 ]
 
-            results = search.run_search(spaces, card.search.budget, evaluate_batch, seed=seed, strategy=card.search.strategy)
+            results = search.run_search(
+                spaces, card.search.budget, evaluate_batch, seed=seed, strategy=card.search.strategy,
+                patience=card.search.patience, min_improvement=card.search.min_improvement,
+            )  # fmt: skip
+            tracking.log_values(client, run_id, metrics={"search_evaluations": len(results)}, tags={"search.stopped_early": str(len(results) < card.search.budget).lower()})
             best = search.select_best(results)
             summary.best_family = best.trial.family
             summary.best_per_family = summarize_families(results, card.lower_is_better)

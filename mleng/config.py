@@ -93,6 +93,15 @@ class SearchConfig(StrictModel):
     families: dict[str, FamilySpace] | None = Field(
         default=None, description="model family -> parameter -> range; defaults per task"
     )
+    patience: int | None = Field(
+        default=None,
+        ge=1,
+        description="coarse_to_fine stops after this many fine rounds in a row without a gain above "
+        "min_improvement; None spends the whole budget",
+    )
+    min_improvement: float = Field(
+        default=0.0, ge=0.0, description="smallest gain in the CV score that resets patience"
+    )
 
 
 class HeuristicRule(StrictModel):

@@ -9,6 +9,8 @@ Strategies and the `stage` their trials carry:
 - `coarse_to_fine`: a coarse round of quasi-random configurations spread round-robin over
   families (`stage="coarse"`, round 0), then fine rounds that concentrate around the best
   results in shrinking boxes (`stage="fine"`, rounds 1, 2, ...). See `mleng.search_fine`.
+  With `patience`, it stops early once that many fine rounds in a row gained no more than
+  `min_improvement` over the best score before them: the unspent budget is compute saved.
 - `random`: every trial drawn uniformly over its family's space, families round-robin
   (`stage="random"`, one round).
 - `grid`: a per-family grid of evenly spaced values, log-spaced where log, the budget split
@@ -115,8 +117,11 @@ def run_search(
     evaluate: EvaluateBatch,
     seed: int = 0,
     strategy: str = "coarse_to_fine",
+    patience: int | None = None,
+    min_improvement: float = 0.0,
 ) -> list[TrialResult]:
-    """Propose, evaluate and refine until exactly `budget` trials are scored; results by index.
+    """Propose, evaluate and refine until `budget` trials are scored (fewer when `patience`
+    stops a coarse_to_fine search early); results by index.
 
     The same spaces, budget, seed and scores give the same trials, so a search is reproducible
     from its config alone.
@@ -132,7 +137,10 @@ def run_search(
         return evaluate_batch(evaluate, propose_grid(checked, budget, rng), "grid", 0, 0)
     results: list[TrialResult] = []
     stages = plan_stages(budget, len(checked))
+    stale_rounds = 0
     for round_number, size in enumerate(stages):
+        if patience is not None and stale_rounds >= patience:
+            break
         if round_number == 0:
             proposals, stage = propose_coarse(checked, size, rng), "coarse"
         else:
@@ -143,8 +151,17 @@ def run_search(
                 checked, history, size, round_number, len(stages) - 1, rng, FINE_SETTINGS
             )
             stage = "fine"
+        best_before = best_score(results)
         results += evaluate_batch(evaluate, proposals, stage, round_number, len(results))
+        if round_number > 0:
+            gained = best_score(results) - best_before
+            stale_rounds = 0 if gained > min_improvement else stale_rounds + 1
     return results
+
+
+def best_score(results: list[TrialResult]) -> float:
+    """The best finite score so far, -inf before any success (so a first success is a gain)."""
+    return max((r.score for r in results if math.isfinite(r.score)), default=-math.inf)
 
 
 def evaluate_batch(
