@@ -34,7 +34,8 @@ from mleng.quality.size import (
     measure_learning_curve,
     measure_size_rules,
 )
-from mleng.quality.usability import UsabilityReport, build_usability_findings, check_usability
+from mleng.quality.usability import UsabilityReport, check_usability
+from mleng.quality.usability_findings import build_usability_findings
 
 QUESTIONS = ("accessible", "sizeable", "usable", "understandable", "reliable")
 QUESTION_OF_DETECTOR = {

@@ -10,12 +10,12 @@ import pandas as pd
 from mleng.quality.columns import resolve_feature_columns
 from mleng.quality.settings import DataChecksSettings, ReportSettings
 from mleng.quality.usability import (
-    build_usability_findings,
     check_usability,
     count_duplicate_rows,
     find_outlier_fences,
     measure_column_health,
 )
+from mleng.quality.usability_findings import build_usability_findings
 from tests.corpus import synthetic_card
 
 
