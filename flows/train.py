@@ -11,20 +11,31 @@ from mleng.settings import apply_runtime_defaults
 
 apply_runtime_defaults()
 
-from prefect import flow  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
-from prefect.runtime import flow_run  # noqa: E402
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 
-from mleng import search, tracking  # noqa: E402
-from mleng.data import cap_rows, infer_feature_columns, select_features  # noqa: E402
-from mleng.summary import TrainSummary, render_summary_markdown, summarize_families  # noqa: E402
-from tasks.data import load_data, read_card, split_data, validate_data  # noqa: E402
-from tasks.evaluation import compare_with_champion, evaluate_baselines, evaluate_on_test, gate_promotion  # noqa: E402
-from tasks.features import report_features  # noqa: E402
-from tasks.assessment import assess_model, publish_model_card  # noqa: E402
-from tasks.quality import check_data, check_split, measure_group_fairness, sample_data  # noqa: E402
-from tasks.registry import register_model  # noqa: E402
-from tasks.training import choose_candidates, evaluate_trial, measure_latency, refit_best, tune_decision_threshold  # noqa: E402
+from mleng import search, tracking
+from mleng.data import cap_rows, infer_feature_columns, select_features
+from mleng.summary import TrainSummary, render_summary_markdown, summarize_families
+from tasks.assessment import assess_model, publish_model_card
+from tasks.data import load_data, read_card, split_data, validate_data
+from tasks.evaluation import (
+    compare_with_champion,
+    evaluate_baselines,
+    evaluate_on_test,
+    gate_promotion,
+)
+from tasks.features import report_features
+from tasks.quality import check_data, check_split, measure_group_fairness, sample_data
+from tasks.registry import register_model
+from tasks.training import (
+    choose_candidates,
+    evaluate_trial,
+    measure_latency,
+    refit_best,
+    tune_decision_threshold,
+)
 
 
 @contextmanager

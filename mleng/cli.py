@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -35,9 +35,9 @@ def fail(error: Exception) -> None:
 @app.command()
 def train(
     card: Annotated[Path, typer.Argument(help="Dataset card (YAML), e.g. configs/adult.yaml")],
-    budget: Annotated[Optional[int], typer.Option(help="Total search evaluations (default: the card's)")] = None,
+    budget: Annotated[int | None, typer.Option(help="Total search evaluations (default: the card's)")] = None,
     seed: Annotated[int, typer.Option(help="Seed for split, search and bootstrap")] = 42,
-    strategy: Annotated[Optional[str], typer.Option(help="coarse_to_fine | random | grid (default: the card's)")] = None,
+    strategy: Annotated[str | None, typer.Option(help="coarse_to_fine | random | grid (default: the card's)")] = None,
     bootstrap_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals")] = 1000,
 ) -> None:
     """Run the `train` flow on CARD: validate, search, evaluate, register."""
@@ -60,7 +60,7 @@ def train(
     print_summary(summary)
 
 
-def print_summary(summary) -> None:  # noqa: ANN001 - TrainSummary, imported lazily with the flow
+def print_summary(summary) -> None:
     """The end-of-run tables, then where to look next."""
     overview = Table(title=f"mleng train: {summary.card_name}", show_header=False)
     overview.add_row("data validation", summary.validation)

@@ -11,8 +11,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from mleng.errors import CardError
 from mleng.features.settings import FeatureSettings
 from mleng.imbalance_settings import ImbalanceSettings
-from mleng.quality.settings import DataChecksSettings
 from mleng.promotion import PromotionPolicy
+from mleng.quality.settings import DataChecksSettings
 from mleng.strict import StrictModel
 
 Task = Literal["binary", "multiclass", "regression"]

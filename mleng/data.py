@@ -64,15 +64,14 @@ def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
         )
     if card.task == "binary" and len(labels) > 2:
         raise DataError(f"Target column '{card.target}' has {len(labels)} classes but the card says task 'binary'; set task: multiclass")
-    if card.task == "binary" and card.positive_label is not None:
-        if card.positive_label not in set(labels):
-            matches = [label for label in labels if str(label) == str(card.positive_label)]
-            if not matches:
-                raise DataError(
-                    f"positive_label {card.positive_label!r} is not a value of target column '{card.target}' "
-                    f"(values: {sorted(map(str, labels))}); fix positive_label in the card"
-                )
-            card.positive_label = matches[0].item() if hasattr(matches[0], "item") else matches[0]
+    if card.task == "binary" and card.positive_label is not None and card.positive_label not in set(labels):
+        matches = [label for label in labels if str(label) == str(card.positive_label)]
+        if not matches:
+            raise DataError(
+                f"positive_label {card.positive_label!r} is not a value of target column '{card.target}' "
+                f"(values: {sorted(map(str, labels))}); fix positive_label in the card"
+            )
+        card.positive_label = matches[0].item() if hasattr(matches[0], "item") else matches[0]
     return target
 
 

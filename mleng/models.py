@@ -13,9 +13,9 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.linear_model import LogisticRegression, Ridge, SGDClassifier, SGDRegressor
 from sklearn.metrics import f1_score, make_scorer
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 _CLASSIFIERS: dict[str, type[BaseEstimator]] = {
     "logistic_regression": LogisticRegression,

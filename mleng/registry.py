@@ -7,8 +7,8 @@ every check before it has passed, so a failed run never leaves a partial model b
 from __future__ import annotations
 
 import warnings
-from importlib.metadata import version
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 

@@ -9,24 +9,24 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
-from sklearn.base import BaseEstimator  # noqa: E402
-from sklearn.neural_network import MLPClassifier, MLPRegressor  # noqa: E402
-from sklearn.pipeline import Pipeline  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from mlflow import MlflowClient
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from sklearn.base import BaseEstimator
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import Pipeline
 
-from mleng import coverage, model_card, plots, robustness, shift, slices, tracking  # noqa: E402
-from mleng.config import DatasetCard  # noqa: E402
-from mleng.decision_threshold import read_threshold, unwrap_pipeline  # noqa: E402
-from mleng.data import FeatureColumns  # noqa: E402
-from mleng.evaluation import MetricInterval, Predictions  # noqa: E402
-from mleng.promotion import PromotionDecision  # noqa: E402
-from mleng.search import TrialResult  # noqa: E402
-from mleng.summary import TrainSummary  # noqa: E402
+from mleng import coverage, model_card, plots, robustness, shift, slices, tracking
+from mleng.config import DatasetCard
+from mleng.data import FeatureColumns
+from mleng.decision_threshold import read_threshold, unwrap_pipeline
+from mleng.evaluation import MetricInterval, Predictions
+from mleng.promotion import PromotionDecision
+from mleng.search import TrialResult
+from mleng.summary import TrainSummary
 
 
 @dataclass(frozen=True)

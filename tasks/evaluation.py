@@ -92,7 +92,7 @@ def compare_with_champion(
         comparison = evaluation.compare_paired(
             card.task, card.metric, test_target, champion, challenger, card.positive_label, n_resamples=n_resamples, seed=seed
         )
-    except Exception as error:  # any failure to score means no evidence either way
+    except Exception as error:  # noqa: BLE001 - any failure to score means no evidence either way
         return promotion.ChampionComparison(champion_version, unavailable_reason=f"{type(error).__name__}: {error}")
     return promotion.ChampionComparison(
         champion_version, comparison.difference, comparison.low, comparison.high, comparison.probability_better

@@ -7,19 +7,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from prefect import task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
-from prefect.cache_policies import NO_CACHE  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 
-from mleng import quality, sampling, tracking  # noqa: E402
-from mleng.config import DatasetCard  # noqa: E402
-from mleng.data import FeatureColumns  # noqa: E402
-from mleng.errors import DataQualityFailed  # noqa: E402
-from mleng.evaluation import Predictions  # noqa: E402
+from mleng import quality, sampling, tracking
+from mleng.config import DatasetCard
+from mleng.data import FeatureColumns
+from mleng.errors import DataQualityFailed
+from mleng.evaluation import Predictions
 
 
 @task(cache_policy=NO_CACHE)

@@ -14,12 +14,21 @@ from sklearn.pipeline import Pipeline
 
 from mleng import tracking
 from mleng.algorithms import choose_families
-from mleng.config import FamilySpace
-from mleng.config import DatasetCard
+from mleng.config import DatasetCard, FamilySpace
 from mleng.data import FeatureColumns
-from mleng.decision_threshold import attach_threshold, resolve_positive_label, tune_out_of_fold_threshold
+from mleng.decision_threshold import (
+    attach_threshold,
+    resolve_positive_label,
+    tune_out_of_fold_threshold,
+)
 from mleng.search import Trial, TrialResult
-from mleng.training import build_pipeline, cross_validate_pipeline, fit_pipeline, make_augmenter, measure_latency_ms
+from mleng.training import (
+    build_pipeline,
+    cross_validate_pipeline,
+    fit_pipeline,
+    make_augmenter,
+    measure_latency_ms,
+)
 
 
 @task(cache_policy=NO_CACHE)

@@ -12,10 +12,10 @@ from mleng.settings import apply_runtime_defaults
 apply_runtime_defaults()
 os.environ["PREFECT_TASKS_DEFAULT_NO_CACHE"] = "true"
 
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import pandas as pd
+import pytest
 
-from tests.helpers import ADULT  # noqa: E402
+from tests.helpers import ADULT
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +35,8 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def prefect_server():
     """One temporary Prefect server for every flow test (10-20 s to start here)."""
-    from prefect.testing.utilities import prefect_test_harness
-
     from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
         yield PREFECT_API_URL.value()

@@ -1,8 +1,13 @@
 """Test-set evaluation: metrics, bootstrap intervals, paired comparison and baselines."""
 
 from mleng.evaluation.baselines import fit_baselines, predict_with
+from mleng.evaluation.bootstrap import (
+    bootstrap_distribution,
+    bootstrap_metrics,
+    compare_paired,
+    compute_metrics,
+)
 from mleng.evaluation.heuristic import RuleBaseline, fit_heuristic_baseline
-from mleng.evaluation.bootstrap import bootstrap_distribution, bootstrap_metrics, compare_paired, compute_metrics
 from mleng.evaluation.records import (
     LOWER_IS_BETTER,
     METRIC_NAMES,
@@ -12,17 +17,17 @@ from mleng.evaluation.records import (
 )
 
 __all__ = [
-    "bootstrap_distribution",
-    "RuleBaseline",
-    "fit_heuristic_baseline",
     "LOWER_IS_BETTER",
     "METRIC_NAMES",
     "MetricInterval",
     "PairedComparison",
     "Predictions",
+    "RuleBaseline",
+    "bootstrap_distribution",
     "bootstrap_metrics",
     "compare_paired",
     "compute_metrics",
     "fit_baselines",
+    "fit_heuristic_baseline",
     "predict_with",
 ]

@@ -13,7 +13,6 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 
-
 class RuleBaseline(BaseEstimator):
     """Predicts with a fixed rule; `fit` only learns the label set, never the rule."""
 
@@ -37,7 +36,7 @@ class RuleBaseline(BaseEstimator):
     def _evaluate(self, X: pd.DataFrame) -> np.ndarray:
         try:
             values = X.eval(self.expression)
-        except Exception as error:  # pandas raises many types for a bad expression
+        except Exception as error:  # noqa: BLE001 - pandas raises many types for a bad expression
             raise ValueError(
                 f"heuristic_baseline expression {self.expression!r} cannot be evaluated on the data: {error}; "
                 "check column names (backquote names with dashes or spaces)"

@@ -43,13 +43,13 @@ _HOMES = {
 }
 
 __all__ = [
-    "RawInputCoercer",
     "CategoricalEncoder",
     "CorrelationFilter",
     "CountEncoder",
     "FeatureSettings",
     "NumericTransformer",
     "OddsRatioEncoder",
+    "RawInputCoercer",
     "WindowSettings",
     "augment_training_rows",
     "build_feature_pipeline",

@@ -13,9 +13,9 @@ from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
-from mleng.strict import StrictModel
 from mleng.quality.findings import Policy
 from mleng.sampling import SamplingSettings
+from mleng.strict import StrictModel
 
 Availability = Literal["before_prediction", "after_event"]
 
