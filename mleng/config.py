@@ -246,7 +246,22 @@ def load_card(path: str | Path) -> DatasetCard:
         card.path = (card_path.parent / card.path).resolve()
     if card.expectations is not None and not card.expectations.is_absolute():
         card.expectations = (card_path.parent / card.expectations).resolve()
+    if card.expectations is None:
+        card.expectations = find_project_suite(card_path.resolve().parent, card.name)
     return card
+
+
+def find_project_suite(card_folder: Path, name: str) -> Path | None:
+    """An existing `expectations/<name>.json` in the current folder, else in the card's folder or
+    the nearest folder above it (the project root, when cards live in `configs/`), else None.
+
+    So `mleng train /path/to/project/configs/adult.yaml` finds the project's suite from any folder.
+    """
+    for folder in (Path.cwd(), card_folder, *card_folder.parents):
+        candidate = folder / "expectations" / f"{name}.json"
+        if candidate.is_file():
+            return candidate.resolve()
+    return None
 
 
 def resolve_expectations_path(card: DatasetCard) -> Path:

@@ -95,3 +95,24 @@ def test_with_budget_revalidates():
     assert card.with_budget(12).search.budget == 12
     with pytest.raises(CardError, match="--budget"):
         card.with_budget(1)
+
+
+def test_a_card_without_a_suite_path_finds_its_project_suite_from_any_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / "configs").mkdir(parents=True)
+    (project / "expectations").mkdir()
+    suite = project / "expectations" / "toy.json"
+    suite.write_text("{}")
+    card_path = project / "configs" / "card.yaml"
+    card_path.write_text(yaml.safe_dump(minimal()))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert resolve_expectations_path(load_card(card_path)) == suite.resolve()
+    # A suite in the current folder wins, as before; without any suite the default stays local.
+    (elsewhere / "expectations").mkdir()
+    (elsewhere / "expectations" / "toy.json").write_text("{}")
+    assert resolve_expectations_path(load_card(card_path)) == (elsewhere / "expectations" / "toy.json").resolve()
+    suite.unlink()
+    (elsewhere / "expectations" / "toy.json").unlink()
+    assert resolve_expectations_path(load_card(card_path)) == Path("expectations") / "toy.json"
