@@ -31,6 +31,7 @@ from tasks.quality import check_data, check_split, measure_group_fairness, sampl
 from tasks.registry import register_model
 from tasks.training import (
     choose_candidates,
+    choose_validation_rows,
     evaluate_trial,
     measure_latency,
     refit_best,
@@ -111,10 +112,11 @@ def train(
         with timed(seconds, "search"):
             spaces = choose_candidates(card, columns, len(train_x), client, run_id)
             search_x, search_y = cap_rows(train_x, train_y, card, seed)
+            holdout = choose_validation_rows(card, columns, search_x, search_y, test_x, seed, client, run_id)
 
             def evaluate_batch(trials: list[search.Trial]) -> list[search.TrialResult]:
                 return [
-                    evaluate_trial(trial, card, columns, search_x, search_y, seed, client, experiment_id, run_id)
+                    evaluate_trial(trial, card, columns, search_x, search_y, seed, client, experiment_id, run_id, holdout)
                     for trial in trials
                 ]
 
@@ -129,7 +131,7 @@ def train(
 
         with timed(seconds, "refit"):
             pipeline = refit_best(card, columns, best, train_x, train_y, seed)
-            model = tune_decision_threshold(card, columns, best, pipeline, search_x, search_y, seed, client, run_id)
+            model = tune_decision_threshold(card, columns, best, pipeline, search_x, search_y, seed, client, run_id, holdout)
             latency_ms = measure_latency(model, test_x, client, run_id)
 
         with timed(seconds, "evaluate"):

@@ -102,6 +102,14 @@ class SearchConfig(StrictModel):
     min_improvement: float = Field(
         default=0.0, ge=0.0, description="smallest gain in the CV score that resets patience"
     )
+    validation: Literal["cv", "adversarial"] = Field(
+        default="cv",
+        description="cv: k-fold (forward-chaining when time-ordered); adversarial: score every trial "
+        "on the training rows most like the test rows (their features only, never their labels)",
+    )
+    adversarial_fraction: float = Field(
+        default=0.2, gt=0.0, lt=0.5, description="share of training rows held out by adversarial validation"
+    )
 
 
 class HeuristicRule(StrictModel):
@@ -194,6 +202,11 @@ class DatasetCard(StrictModel):
             raise ValueError(
                 f"search budget {self.search.budget} is below the number of model families "
                 f"({len(self.search.families)}: {list(self.search.families)}); raise the budget or drop families"
+            )
+        if self.search.validation == "adversarial" and self.timestamp_column:
+            raise ValueError(
+                "search.validation 'adversarial' would validate on rows from any time; time-ordered data "
+                "(timestamp_column set) is validated forward in time: use search.validation: cv"
             )
         return self
 

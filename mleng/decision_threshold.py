@@ -44,15 +44,16 @@ def predict_out_of_fold(
     card: DatasetCard,
     seed: int,
     augment: Augmenter | None = None,
+    holdout: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The positive class's probability for every row some CV fold held out, and those rows' positions.
 
-    Forward-chaining folds never hold out the earliest rows, so positions can cover fewer rows
-    than `features` has.
+    Forward-chaining folds never hold out the earliest rows, and an adversarial `holdout` only
+    its own rows, so positions can cover fewer rows than `features` has.
     """
     positive = resolve_positive_label(card, target)
     positions, probabilities = [], []
-    for train_index, valid_index in make_folds(card, seed).split(features, target):
+    for train_index, valid_index in make_folds(card, seed, holdout).split(features, target):
         fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
         if augment is not None:
             fold_x, fold_y = augment(fold_x, fold_y)
@@ -70,11 +71,12 @@ def tune_out_of_fold_threshold(
     card: DatasetCard,
     seed: int,
     augment: Augmenter | None = None,
+    holdout: np.ndarray | None = None,
 ) -> ThresholdChoice | None:
     """The tuned threshold for a binary card that asks for one, else None (the 0.5 rule stays)."""
     if card.task != "binary" or card.imbalance.threshold_metric is None:
         return None
-    positions, proba = predict_out_of_fold(pipeline, features, target, card, seed, augment)
+    positions, proba = predict_out_of_fold(pipeline, features, target, card, seed, augment, holdout)
     truth = target.iloc[positions].to_numpy()
     return tune_threshold(
         truth, proba, card.imbalance.threshold_metric, resolve_positive_label(card, target)

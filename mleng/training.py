@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
-from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit
+from sklearn.model_selection import KFold, PredefinedSplit, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 
 from mleng.config import DatasetCard
@@ -55,9 +55,17 @@ def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, para
     return build_imbalance_pipeline(pipeline, card.imbalance, seed)
 
 
-def make_folds(card: DatasetCard, seed: int) -> KFold | StratifiedKFold | TimeSeriesSplit:
+def make_folds(
+    card: DatasetCard, seed: int, holdout: np.ndarray | None = None
+) -> KFold | StratifiedKFold | TimeSeriesSplit | PredefinedSplit:
     """The same seeded CV splits for every trial, so scores are comparable; forward-chaining folds
-    (with the window gap) for time-ordered data, so no fold trains on its own future."""
+    (with the window gap) for time-ordered data, so no fold trains on its own future.
+
+    With `holdout` (a boolean mask over the rows, from adversarial validation), one split: fit on
+    the other rows, score on the held-out rows that look most like the data the model will meet.
+    """
+    if holdout is not None:
+        return PredefinedSplit(np.where(holdout, 0, -1))
     if card.timestamp_column:
         return TimeSeriesSplit(n_splits=card.search.cv_folds, gap=window_gap(card))
     splitter = KFold if card.task == "regression" else StratifiedKFold
@@ -83,11 +91,12 @@ def cross_validate_pipeline(
     card: DatasetCard,
     seed: int,
     augment: Augmenter | None = None,
+    holdout: np.ndarray | None = None,
 ) -> CrossValidationScore:
     """Fit on each training fold (augmented when asked) and score the untouched validation fold."""
     scorer = check_scoring(pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label))
     scores, fit_seconds = [], []
-    for train_index, valid_index in make_folds(card, seed).split(features, target):
+    for train_index, valid_index in make_folds(card, seed, holdout).split(features, target):
         fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
         if augment is not None:
             fold_x, fold_y = augment(fold_x, fold_y)

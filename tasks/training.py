@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from mleng import tracking
+from mleng import shift, tracking
 from mleng.algorithms import choose_families
 from mleng.config import DatasetCard, FamilySpace
 from mleng.data import FeatureColumns
@@ -21,6 +21,7 @@ from mleng.decision_threshold import (
     resolve_positive_label,
     tune_out_of_fold_threshold,
 )
+from mleng.errors import DataError
 from mleng.search import Trial, TrialResult
 from mleng.training import (
     build_pipeline,
@@ -56,13 +57,14 @@ def evaluate_trial(
     client: MlflowClient,
     experiment_id: str,
     parent_run_id: str,
+    holdout: np.ndarray | None = None,
 ) -> TrialResult:
     """Cross-validate one configuration and log it as a child run tagged with its search stage."""
     started = time.perf_counter()
     error = ""
     try:
         pipeline = build_pipeline(card, columns, trial.family, trial.params, seed)
-        score = cross_validate_pipeline(pipeline, features, target, card, seed, make_augmenter(card, columns, seed))
+        score = cross_validate_pipeline(pipeline, features, target, card, seed, make_augmenter(card, columns, seed), holdout)
         mean, std, fit_seconds = score.mean, score.std, score.fit_seconds
     except (ValueError, ArithmeticError, MemoryError) as failure:  # a bad corner of the space, not a bad flow
         mean, std, fit_seconds, error = float("nan"), float("nan"), float("nan"), f"{type(failure).__name__}: {failure}"[:500]
@@ -93,6 +95,50 @@ def evaluate_trial(
 
 
 @task(cache_policy=NO_CACHE)
+def choose_validation_rows(
+    card: DatasetCard,
+    columns: FeatureColumns,
+    features: pd.DataFrame,
+    target: pd.Series,
+    test_features: pd.DataFrame,
+    seed: int,
+    client: MlflowClient,
+    run_id: str,
+) -> np.ndarray | None:
+    """For adversarial validation, the search rows most like the test rows (a mask); None for CV.
+
+    Only the test rows' features are read, never their labels, so the test metrics stay honest.
+    """
+    tracking.log_values(client, run_id, tags={"search.validation": card.search.validation})
+    if card.search.validation != "adversarial":
+        return None
+    chosen = shift.select_validation_rows(
+        features[columns.all], test_features[columns.all], columns.numeric, columns.categorical,
+        fraction=card.search.adversarial_fraction, seed=seed,
+    )  # fmt: skip
+    holdout = features.index.isin(chosen)
+    check_holdout_classes(card, target, holdout)
+    tracking.log_values(client, run_id, metrics={"validation_rows": int(holdout.sum())})
+    print(f"adversarial validation: {int(holdout.sum())} of {len(features)} search rows, those most like the test rows, score every trial")
+    return holdout
+
+
+def check_holdout_classes(card: DatasetCard, target: pd.Series, holdout: np.ndarray) -> None:
+    """Refuse a holdout that misses a class: no trial could be scored on it (or fitted without it)."""
+    if card.task == "regression":
+        return
+    every = set(target.unique())
+    missing = {"validation": every - set(target[holdout].unique()), "fitting": every - set(target[~holdout].unique())}
+    for part, classes in missing.items():
+        if classes:
+            raise DataError(
+                f"adversarial validation left the {part} rows without class(es) {sorted(map(str, classes))} "
+                f"({int(holdout.sum())} of {len(target)} rows held out); raise search.adversarial_fraction "
+                "or use search.validation: cv"
+            )
+
+
+@task(cache_policy=NO_CACHE)
 def refit_best(card: DatasetCard, columns: FeatureColumns, best: TrialResult, features: pd.DataFrame, target: pd.Series, seed: int) -> Pipeline:
     """Fit the winning configuration on the whole training part (augmented when the card asks)."""
     pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
@@ -110,13 +156,14 @@ def tune_decision_threshold(
     seed: int,
     client: MlflowClient,
     run_id: str,
+    holdout: np.ndarray | None = None,
 ) -> BaseEstimator:
     """Tune the binary decision threshold on out-of-fold predictions when the card asks; log it.
 
     Returns the refit pipeline wrapped to decide with that threshold, or unchanged.
     """
     configuration = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
-    choice = tune_out_of_fold_threshold(configuration, features, target, card, seed, make_augmenter(card, columns, seed))
+    choice = tune_out_of_fold_threshold(configuration, features, target, card, seed, make_augmenter(card, columns, seed), holdout)
     if choice is None:
         return pipeline
     metric = choice.metric

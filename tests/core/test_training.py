@@ -1,11 +1,14 @@
 """Trial pipelines: feature choices are searchable, augmentation touches training folds only."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from mleng.config import DatasetCard
 from mleng.data import FeatureColumns
-from mleng.training import build_pipeline, cross_validate_pipeline, make_augmenter
+from mleng.errors import DataError
+from mleng.training import build_pipeline, cross_validate_pipeline, make_augmenter, make_folds
+from tasks.training import check_holdout_classes
 from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
 
 COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)
@@ -51,3 +54,28 @@ def test_augmented_copies_only_enter_training_folds(adult):
     augment = make_augmenter(augmented, COLUMNS, 0)
     more_x, more_y = augment(adult[COLUMNS.all].head(100), adult["class"].head(100))
     assert len(more_x) == 300 and len(more_y) == 300
+
+
+def test_an_adversarial_holdout_gives_one_split_scoring_only_the_held_out_rows(adult):
+    holdout = np.zeros(len(adult), dtype=bool)
+    holdout[::5] = True
+    (split,) = list(make_folds(card(), 0, holdout).split(adult[COLUMNS.all], adult["class"]))
+    np.testing.assert_array_equal(split[1], np.flatnonzero(holdout))
+    np.testing.assert_array_equal(split[0], np.flatnonzero(~holdout))
+    score = cross_validate_pipeline(
+        build_pipeline(card(), COLUMNS, "logistic_regression", {}, 0), adult[COLUMNS.all], adult["class"], card(), 0, holdout=holdout
+    )
+    assert score.std == 0.0 and 0.5 < score.mean <= 1.0  # one split, so no spread
+
+
+def test_adversarial_validation_is_refused_for_time_ordered_cards():
+    with pytest.raises(ValueError, match="forward in time"):
+        card(timestamp_column="when", search={"validation": "adversarial"})
+
+
+def test_a_holdout_missing_a_class_is_refused_with_the_fix(adult):
+    target = adult["class"].str.strip(" .")
+    holdout = (target == ">50K").to_numpy()  # validation rows hold one class only
+    with pytest.raises(DataError, match="adversarial_fraction"):
+        check_holdout_classes(card(), target, holdout)
+    check_holdout_classes(card(task="regression"), target, holdout)  # regression has no classes
