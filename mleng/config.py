@@ -168,7 +168,7 @@ class DatasetCard(StrictModel):
     heuristic_baseline: HeuristicRule | None = None
     requirements: Requirements = Field(default_factory=Requirements)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
-    imbalance: ImbalanceSettings = Field(default_factory=lambda: ImbalanceSettings(threshold_metric=None))
+    imbalance: ImbalanceSettings = Field(default_factory=ImbalanceSettings)
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod
@@ -202,6 +202,11 @@ class DatasetCard(StrictModel):
             raise ValueError(
                 f"search budget {self.search.budget} is below the number of model families "
                 f"({len(self.search.families)}: {list(self.search.families)}); raise the budget or drop families"
+            )
+        if self.imbalance.threshold_metric is not None and self.task != "binary":
+            raise ValueError(
+                f"imbalance.threshold_metric '{self.imbalance.threshold_metric}' tunes a binary decision "
+                f"threshold, but the task is '{self.task}'; remove imbalance.threshold_metric"
             )
         if self.search.validation == "adversarial" and self.timestamp_column:
             raise ValueError(

@@ -18,14 +18,16 @@ class ImbalanceSettings(StrictModel):
 
     `sampler` belongs to `resample` only, `voting` and `max_chunks` to `balanced_ensemble` only
     (cap the chunks when the minority is tiny: one model is fitted per chunk); a threshold
-    metric of None keeps the default rule (positive when its probability is at least 0.5).
+    metric of None (the default) keeps the default rule (positive when its probability is at
+    least 0.5); a metric makes a binary model decide at the threshold that maximises it on
+    out-of-fold predictions.
     """
 
     strategy: Strategy = "none"
     sampler: SamplerName | None = None
     voting: Literal["soft", "hard"] = "soft"
     max_chunks: int | None = Field(default=None, ge=1)
-    threshold_metric: ThresholdMetric | None = "balanced_accuracy"
+    threshold_metric: ThresholdMetric | None = None
 
     @model_validator(mode="after")
     def check_sampler(self) -> ImbalanceSettings:

@@ -116,3 +116,10 @@ def test_a_card_without_a_suite_path_finds_its_project_suite_from_any_folder(tmp
     suite.unlink()
     (elsewhere / "expectations" / "toy.json").unlink()
     assert resolve_expectations_path(load_card(card_path)) == Path("expectations") / "toy.json"
+
+
+def test_a_decision_threshold_is_refused_for_tasks_that_are_not_binary():
+    with pytest.raises(ValueError, match="remove imbalance.threshold_metric"):
+        DatasetCard.model_validate(minimal(task="regression", metric="r2", imbalance={"threshold_metric": "f1"}))
+    card = DatasetCard.model_validate(minimal(imbalance={"threshold_metric": "f1"}))
+    assert card.imbalance.threshold_metric == "f1"
