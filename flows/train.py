@@ -17,6 +17,7 @@ from prefect.runtime import flow_run
 
 from mleng import search, tracking
 from mleng.data import cap_rows, infer_feature_columns, select_features
+from mleng.decision_threshold import describe_decision_rule
 from mleng.summary import TrainSummary, render_summary_markdown, summarize_families
 from tasks.assessment import assess_model, publish_model_card
 from tasks.data import load_data, read_card, split_data, validate_data
@@ -127,12 +128,15 @@ def train(
             tracking.log_values(client, run_id, metrics={"search_evaluations": len(results)}, tags={"search.stopped_early": str(len(results) < card.search.budget).lower()})
             best = search.select_best(results)
             summary.best_family = best.trial.family
+            stopped = ", stopped early by patience" if len(results) < card.search.budget else ""
+            summary.search = f"{card.search.strategy}, {len(results)} of {card.search.budget} evaluations, validation {card.search.validation}{stopped}"
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
         with timed(seconds, "refit"):
             pipeline = refit_best(card, columns, best, train_x, train_y, seed)
             model = tune_decision_threshold(card, columns, best, pipeline, search_x, search_y, seed, client, run_id, holdout)
             latency_ms = measure_latency(model, test_x, client, run_id)
+            summary.decision_rule = describe_decision_rule(card, model)
 
         with timed(seconds, "evaluate"):
             predictions, intervals = evaluate_on_test(card, model, test_x, test_y, seed, bootstrap_resamples, client, run_id)

@@ -67,6 +67,9 @@ def print_summary(summary) -> None:
     overview.add_row("rows train / test", f"{summary.rows.get('train')} / {summary.rows.get('test')}")
     for name, value in summary.baselines.items():
         overview.add_row(f"baseline {name} ({summary.metric})", f"{value:.4f}")
+    overview.add_row("search", summary.search)
+    if summary.decision_rule:
+        overview.add_row("decision rule", summary.decision_rule)
     overview.add_row("registered model", f"{summary.model_name} v{summary.model_version}  aliases: {', '.join(summary.aliases)}")
     overview.add_row("promotion", f"{summary.decision}: {summary.reason}")
     overview.add_row("MLflow parent run", f"{summary.parent_run_id} (experiment {summary.experiment_id})")

@@ -107,3 +107,20 @@ def unwrap_pipeline(model: BaseEstimator) -> BaseEstimator:
 def read_threshold(model: BaseEstimator) -> float | None:
     """The decision threshold a model carries, or None when it keeps the default rule."""
     return float(model.threshold) if isinstance(model, FixedThresholdClassifier) else None
+
+
+def describe_decision_rule(card: DatasetCard, model: BaseEstimator) -> str:
+    """How a classifier turns probabilities into labels, for the run summary; empty for regression."""
+    if card.task == "regression":
+        return ""
+    threshold = read_threshold(model)
+    if threshold is None:
+        return (
+            "most probable class"
+            if card.task == "multiclass"
+            else "positive when its probability is at least 0.5"
+        )
+    return (
+        f"positive when its probability is at least {threshold:.4f} "
+        f"(tuned for {card.imbalance.threshold_metric} on out-of-fold predictions)"
+    )

@@ -17,6 +17,8 @@ class TrainSummary:
     baselines: dict[str, float] = field(default_factory=dict)
     best_per_family: dict[str, dict[str, Any]] = field(default_factory=dict)
     best_family: str = ""
+    search: str = ""
+    decision_rule: str = ""
     test_metrics: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     model_name: str = ""
     model_version: str = ""
@@ -33,7 +35,10 @@ class TrainSummary:
 
 
 def _format_params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}" for key, value in params.items())
+    return ", ".join(
+        f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+        for key, value in params.items()
+    )
 
 
 def render_summary_markdown(summary: TrainSummary) -> str:
@@ -43,6 +48,8 @@ def render_summary_markdown(summary: TrainSummary) -> str:
     lines += [
         f"| data validation | {summary.validation} |",
         f"| rows (train / test) | {summary.rows.get('train', 0)} / {summary.rows.get('test', 0)} |",
+        f"| search | {summary.search} |",
+        f"| decision rule | {summary.decision_rule} |",
         f"| registered model | {summary.model_name} v{summary.model_version} (aliases: {', '.join(summary.aliases) or '-'}) |",
         f"| promotion | {summary.decision}: {summary.reason} |",
         f"| MLflow parent run | {summary.parent_run_id} (experiment {summary.experiment_id}) |",
@@ -52,14 +59,27 @@ def render_summary_markdown(summary: TrainSummary) -> str:
         "|---|---|",
     ]
     lines += [f"| {name} | {value:.4f} |" for name, value in summary.baselines.items()]
-    lines += ["", f"## Best configuration per family (CV {summary.metric})", "| family | CV mean | CV std | trials | params |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"## Best configuration per family (CV {summary.metric})",
+        "| family | CV mean | CV std | trials | params |",
+        "|---|---|---|---|---|",
+    ]
     for family, best in summary.best_per_family.items():
         marker = " (chosen)" if family == summary.best_family else ""
         lines.append(
             f"| {family}{marker} | {best['score']:.4f} | {best['std']:.4f} | {best['trials']} | {_format_params(best['params'])} |"
         )
-    lines += ["", "## Champion candidate on the test set (95% bootstrap intervals)", "| metric | value | interval |", "|---|---|---|"]
-    lines += [f"| {name} | {value:.4f} | [{low:.4f}, {high:.4f}] |" for name, (value, low, high) in summary.test_metrics.items()]
+    lines += [
+        "",
+        "## Champion candidate on the test set (95% bootstrap intervals)",
+        "| metric | value | interval |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {value:.4f} | [{low:.4f}, {high:.4f}] |"
+        for name, (value, low, high) in summary.test_metrics.items()
+    ]
     lines += ["", "## Time per stage (seconds)", "| stage | seconds |", "|---|---|"]
     lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in summary.stage_seconds.items()]
     return "\n".join(lines) + "\n"
@@ -71,10 +91,25 @@ def summarize_families(results: list[Any], lower_is_better: bool) -> dict[str, d
     best: dict[str, dict] = {}
     for result in results:
         family = result.trial.family
-        entry = best.setdefault(family, {"score": float("nan"), "std": float("nan"), "params": {}, "trials": 0, "raw": float("-inf")})
+        entry = best.setdefault(
+            family,
+            {
+                "score": float("nan"),
+                "std": float("nan"),
+                "params": {},
+                "trials": 0,
+                "raw": float("-inf"),
+            },
+        )
         entry["trials"] += 1
         if result.score == result.score and result.score > entry["raw"]:
-            entry.update(score=sign * result.score, std=result.score_std, params=dict(result.trial.params), stage=result.trial.stage, raw=result.score)
+            entry.update(
+                score=sign * result.score,
+                std=result.score_std,
+                params=dict(result.trial.params),
+                stage=result.trial.stage,
+                raw=result.score,
+            )
     for entry in best.values():
         entry.pop("raw")
     return best

@@ -39,6 +39,7 @@ def test_trials_are_scored_on_the_adversarially_chosen_rows(prefect_server, adve
     client = MlflowClient()
     parent = client.get_run(summary.parent_run_id)
     assert parent.data.tags["search.validation"] == "adversarial"
+    assert summary.search == "coarse_to_fine, 2 of 2 evaluations, validation adversarial"
     assert parent.data.metrics["validation_rows"] == round(0.25 * summary.rows["train"])
     experiment = client.get_experiment_by_name("adult_test")
     children = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")

@@ -46,6 +46,7 @@ def test_registered_model_decides_with_the_threshold_tuned_out_of_fold(prefect_s
     parent = client.get_run(summary.parent_run_id)
     threshold = float(parent.data.params["decision_threshold"])
     assert 0.0 < threshold < 0.5
+    assert f"at least {threshold:.4f}" in summary.decision_rule
     assert parent.data.params["decision_threshold_metric"] == "balanced_accuracy"
     metrics = parent.data.metrics
     assert metrics["oof_balanced_accuracy_at_threshold"] > metrics["oof_balanced_accuracy_at_half"]
