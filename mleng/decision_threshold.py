@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
 from mleng.config import DatasetCard
 from mleng.imbalance import ThresholdChoice, freeze_with_threshold, positive_column, tune_threshold
-from mleng.training import Augmenter, fit_params_for, make_folds
+from mleng.training import Augmenter, fit_fold_models
 
 
 def resolve_positive_label(card: DatasetCard, target: pd.Series) -> Any:
@@ -53,14 +53,10 @@ def predict_out_of_fold(
     """
     positive = resolve_positive_label(card, target)
     positions, probabilities = [], []
-    for train_index, valid_index in make_folds(card, seed, holdout).split(features, target):
-        fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
-        if augment is not None:
-            fold_x, fold_y = augment(fold_x, fold_y)
-        model = clone(pipeline).fit(fold_x, fold_y, **fit_params_for(pipeline, fold_y, card))
-        proba = model.predict_proba(features.iloc[valid_index])
-        probabilities.append(positive_column(model, proba, positive))
-        positions.append(valid_index)
+    for fold in fit_fold_models(pipeline, features, target, card, seed, augment, holdout):
+        proba = fold.model.predict_proba(features.iloc[fold.valid_index])
+        probabilities.append(positive_column(fold.model, proba, positive))
+        positions.append(fold.valid_index)
     return np.concatenate(positions), np.concatenate(probabilities)
 
 

@@ -4,7 +4,7 @@ training folds only (noisy copies of a row must never be scored as if unseen).""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +84,38 @@ def make_augmenter(card: DatasetCard, columns: FeatureColumns, seed: int) -> Aug
     return augment
 
 
+@dataclass(frozen=True)
+class FoldModel:
+    """A clone of the pipeline fitted on one training fold, the rows it held out, and its fit time."""
+
+    model: Pipeline
+    valid_index: np.ndarray
+    fit_seconds: float
+
+
+def fit_fold_models(
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    card: DatasetCard,
+    seed: int,
+    augment: Augmenter | None = None,
+    holdout: np.ndarray | None = None,
+) -> Iterator[FoldModel]:
+    """Each fold's model, fitted on its training rows (augmented when asked) and nothing else.
+
+    The one place folds are fitted, so scoring trials and tuning the decision threshold can
+    never disagree on which rows a model saw.
+    """
+    for train_index, valid_index in make_folds(card, seed, holdout).split(features, target):
+        fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
+        if augment is not None:
+            fold_x, fold_y = augment(fold_x, fold_y)
+        started = time.perf_counter()
+        model = clone(pipeline).fit(fold_x, fold_y, **fit_params_for(pipeline, fold_y, card))
+        yield FoldModel(model, valid_index, time.perf_counter() - started)
+
+
 def cross_validate_pipeline(
     pipeline: Pipeline,
     features: pd.DataFrame,
@@ -96,14 +128,9 @@ def cross_validate_pipeline(
     """Fit on each training fold (augmented when asked) and score the untouched validation fold."""
     scorer = check_scoring(pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label))
     scores, fit_seconds = [], []
-    for train_index, valid_index in make_folds(card, seed, holdout).split(features, target):
-        fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
-        if augment is not None:
-            fold_x, fold_y = augment(fold_x, fold_y)
-        started = time.perf_counter()
-        model = clone(pipeline).fit(fold_x, fold_y, **fit_params_for(pipeline, fold_y, card))
-        fit_seconds.append(time.perf_counter() - started)
-        scores.append(scorer(model, features.iloc[valid_index], target.iloc[valid_index]))
+    for fold in fit_fold_models(pipeline, features, target, card, seed, augment, holdout):
+        fit_seconds.append(fold.fit_seconds)
+        scores.append(scorer(fold.model, features.iloc[fold.valid_index], target.iloc[fold.valid_index]))
     return CrossValidationScore(float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_seconds)))
 
 
