@@ -26,6 +26,7 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
 from mleng.config import DatasetCard
+from mleng.errors import CardError
 from mleng.imbalance import ThresholdChoice, freeze_with_threshold, positive_column, tune_threshold
 from mleng.training import Augmenter, fit_fold_models
 
@@ -54,6 +55,12 @@ def predict_out_of_fold(
     positive = resolve_positive_label(card, target)
     positions, probabilities = [], []
     for fold in fit_fold_models(pipeline, features, target, card, seed, augment, holdout):
+        if not hasattr(fold.model, "predict_proba"):
+            raise CardError(
+                f"imbalance.threshold_metric needs class probabilities, but {type(fold.model[-1]).__name__} "
+                "has no predict_proba (e.g. an SGD hinge loss); remove imbalance.threshold_metric or "
+                "search only models with probabilities"
+            )
         proba = fold.model.predict_proba(features.iloc[fold.valid_index])
         probabilities.append(positive_column(fold.model, proba, positive))
         positions.append(fold.valid_index)

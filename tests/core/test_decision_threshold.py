@@ -15,6 +15,7 @@ from mleng.decision_threshold import (
     tune_out_of_fold_threshold,
     unwrap_pipeline,
 )
+from mleng.errors import CardError
 from mleng.training import build_pipeline
 from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
 
@@ -71,3 +72,10 @@ def test_no_threshold_is_tuned_unless_a_binary_card_asks_for_one(rare_positives)
     fitted = pipeline.fit(rows[COLUMNS.all], rows["class"])
     assert attach_threshold(fitted, None, ">50K", rows, rows["class"]) is fitted
     assert unwrap_pipeline(fitted) is fitted and read_threshold(fitted) is None
+
+
+def test_a_model_without_probabilities_gets_a_clear_error_instead_of_a_threshold(rare_positives):
+    rows = rare_positives.head(300)
+    pipeline = build_pipeline(card(), COLUMNS, "sgd", {"loss": "hinge"}, 0)
+    with pytest.raises(CardError, match="remove imbalance.threshold_metric"):
+        tune_out_of_fold_threshold(pipeline, rows[COLUMNS.all], rows["class"], card(), 0)
