@@ -20,7 +20,7 @@ resamples disagree by Monte Carlo noise alone; mleng rerun with another seed sho
 On identical resamples, the largest difference between mleng's weighted metrics and
 scikit-learn's is reported as well.
 
-Run: python bench/bootstrap.py [--quick]; writes bench/results/bootstrap.json.
+Run: python bench/bootstrap.py [--quick]; writes bench/results/bootstrap.json (quick: bootstrap_quick.json).
 """
 
 from __future__ import annotations
@@ -277,7 +277,10 @@ def main() -> None:
                 for key, value in check.items()
             )
         )
-    output = ROOT / "bench" / "results" / "bootstrap.json"
+    # a smoke run must not overwrite the measured results kept in the repository
+    output = (
+        ROOT / "bench" / "results" / ("bootstrap_quick.json" if args.quick else "bootstrap.json")
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(
         json.dumps(

@@ -330,9 +330,18 @@ def main() -> None:
     parser.add_argument(
         "--jobs", type=int, default=2, help="worker processes (dataset x seed pairs)"
     )
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "search.json")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="default bench/results/search.json (quick: search_quick.json)",
+    )
     args = parser.parse_args()
     seeds = args.seeds or (1 if args.quick else 10)
+    # a smoke run must not overwrite the measured results kept in the repository
+    args.output = args.output or ROOT / "bench" / "results" / (
+        "search_quick.json" if args.quick else "search.json"
+    )
     budgets = BUDGETS[:2] if args.quick else BUDGETS
     start = time.perf_counter()
     records = benchmark(args.quick, seeds, budgets, args.jobs)
