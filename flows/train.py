@@ -18,7 +18,7 @@ from prefect.runtime import flow_run
 from mleng import search, tracking
 from mleng.data import cap_rows, infer_feature_columns, select_features
 from mleng.decision_threshold import describe_decision_rule
-from mleng.summary import TrainSummary, render_summary_markdown, summarize_families
+from mleng.summary import TrainSummary, describe_search, render_summary_markdown, summarize_families
 from tasks.assessment import assess_model, publish_model_card
 from tasks.data import load_data, read_card, split_data, validate_data
 from tasks.evaluation import (
@@ -125,16 +125,16 @@ def train(
                 spaces, card.search.budget, evaluate_batch, seed=seed, strategy=card.search.strategy,
                 patience=card.search.patience, min_improvement=card.search.min_improvement,
             )  # fmt: skip
-            tracking.log_values(client, run_id, metrics={"search_evaluations": len(results)}, tags={"search.stopped_early": str(len(results) < card.search.budget).lower()})
+            stopped_early = len(results) < card.search.budget
+            tracking.log_values(client, run_id, metrics={"search_evaluations": len(results)}, tags={"search.stopped_early": str(stopped_early).lower()})
             best = search.select_best(results)
             summary.best_family = best.trial.family
-            stopped = ", stopped early by patience" if len(results) < card.search.budget else ""
-            summary.search = f"{card.search.strategy}, {len(results)} of {card.search.budget} evaluations, validation {card.search.validation}{stopped}"
+            summary.search = describe_search(card.search, len(results))
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
         with timed(seconds, "refit"):
             pipeline = refit_best(card, columns, best, train_x, train_y, seed)
-            model = tune_decision_threshold(card, columns, best, pipeline, search_x, search_y, seed, client, run_id, holdout)
+            model = tune_decision_threshold(card, columns, pipeline, search_x, search_y, seed, client, run_id, holdout)
             latency_ms = measure_latency(model, test_x, client, run_id)
             summary.decision_rule = describe_decision_rule(card, model)
 

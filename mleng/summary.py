@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mleng.config import SearchConfig
+
 
 @dataclass
 class TrainSummary:
@@ -113,3 +115,12 @@ def summarize_families(results: list[Any], lower_is_better: bool) -> dict[str, d
     for entry in best.values():
         entry.pop("raw")
     return best
+
+
+def describe_search(settings: SearchConfig, n_evaluations: int) -> str:
+    """The search as the summary reports it: strategy, evaluations spent, validation, early stop."""
+    stopped = ", stopped early by patience" if n_evaluations < settings.budget else ""
+    return (
+        f"{settings.strategy}, {n_evaluations} of {settings.budget} evaluations, "
+        f"validation {settings.validation}{stopped}"
+    )

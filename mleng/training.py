@@ -17,10 +17,12 @@ from sklearn.pipeline import Pipeline
 
 from mleng.config import DatasetCard
 from mleng.data import FeatureColumns, window_gap
+from mleng.errors import DataError
 from mleng.features.augmentation import augment_training_rows
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
 from mleng.imbalance import build_imbalance_pipeline, imbalance_fit_params
 from mleng.models import build_estimator, scoring_for
+from mleng.shift import select_validation_rows
 
 Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
 
@@ -34,7 +36,9 @@ class CrossValidationScore:
     fit_seconds: float
 
 
-def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, params: dict[str, Any], seed: int) -> Pipeline:
+def build_pipeline(
+    card: DatasetCard, columns: FeatureColumns, family: str, params: dict[str, Any], seed: int
+) -> Pipeline:
     """Raw-input coercion, the card's feature pipeline and one model family's estimator.
 
     Parameters named with a step path (`features__columns__categorical__encoder`) tune the
@@ -42,7 +46,11 @@ def build_pipeline(card: DatasetCard, columns: FeatureColumns, family: str, para
     rest go to the estimator.
     """
     features = build_feature_pipeline(
-        columns.numeric, columns.categorical, settings=card.features, task=card.task, positive_label=card.positive_label
+        columns.numeric,
+        columns.categorical,
+        settings=card.features,
+        task=card.task,
+        positive_label=card.positive_label,
     )
     model_params = {name: value for name, value in params.items() if "__" not in name}
     step_params = {name: value for name, value in params.items() if "__" in name}
@@ -79,7 +87,9 @@ def make_augmenter(card: DatasetCard, columns: FeatureColumns, seed: int) -> Aug
         return None
 
     def augment(features: pd.DataFrame, target: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-        return augment_training_rows(features, target, settings.copies, settings.noise_fraction, columns.numeric, seed)
+        return augment_training_rows(
+            features, target, settings.copies, settings.noise_fraction, columns.numeric, seed
+        )
 
     return augment
 
@@ -126,12 +136,18 @@ def cross_validate_pipeline(
     holdout: np.ndarray | None = None,
 ) -> CrossValidationScore:
     """Fit on each training fold (augmented when asked) and score the untouched validation fold."""
-    scorer = check_scoring(pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label))
+    scorer = check_scoring(
+        pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label)
+    )
     scores, fit_seconds = [], []
     for fold in fit_fold_models(pipeline, features, target, card, seed, augment, holdout):
         fit_seconds.append(fold.fit_seconds)
-        scores.append(scorer(fold.model, features.iloc[fold.valid_index], target.iloc[fold.valid_index]))
-    return CrossValidationScore(float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_seconds)))
+        scores.append(
+            scorer(fold.model, features.iloc[fold.valid_index], target.iloc[fold.valid_index])
+        )
+    return CrossValidationScore(
+        float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_seconds))
+    )
 
 
 def fit_params_for(pipeline: Pipeline, target: pd.Series, card: DatasetCard) -> dict[str, Any]:
@@ -142,7 +158,11 @@ def fit_params_for(pipeline: Pipeline, target: pd.Series, card: DatasetCard) -> 
 
 
 def fit_pipeline(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, card: DatasetCard, augment: Augmenter | None = None
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    card: DatasetCard,
+    augment: Augmenter | None = None,
 ) -> Pipeline:
     """Fit on all given training rows, augmented when asked."""
     if augment is not None:
@@ -159,3 +179,40 @@ def measure_latency_ms(pipeline: Pipeline, rows: pd.DataFrame, n_rows: int = 50)
         pipeline.predict(sample.iloc[[position]])
         timings.append((time.perf_counter() - started) * 1000)
     return float(np.median(timings)) if timings else float("nan")
+
+
+def choose_holdout(
+    card: DatasetCard,
+    columns: FeatureColumns,
+    features: pd.DataFrame,
+    target: pd.Series,
+    test_features: pd.DataFrame,
+    seed: int,
+) -> np.ndarray:
+    """The adversarial holdout: a mask over `features`, True for the card's share of rows that look
+    most like `test_features` (whose labels are never read), checked to keep every class."""
+    chosen = select_validation_rows(
+        features[columns.all], test_features[columns.all], columns.numeric, columns.categorical,
+        fraction=card.search.adversarial_fraction, seed=seed,
+    )  # fmt: skip
+    holdout = features.index.isin(chosen)
+    check_holdout_classes(card, target, holdout)
+    return holdout
+
+
+def check_holdout_classes(card: DatasetCard, target: pd.Series, holdout: np.ndarray) -> None:
+    """Refuse a holdout that misses a class: no trial could be scored on it (or fitted without it)."""
+    if card.task == "regression":
+        return
+    every = set(target.unique())
+    missing = {
+        "validation": every - set(target[holdout].unique()),
+        "fitting": every - set(target[~holdout].unique()),
+    }
+    for part, classes in missing.items():
+        if classes:
+            raise DataError(
+                f"adversarial validation left the {part} rows without class(es) {sorted(map(str, classes))} "
+                f"({int(holdout.sum())} of {len(target)} rows held out); raise search.adversarial_fraction "
+                "or use search.validation: cv"
+            )

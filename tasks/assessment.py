@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 from mleng import coverage, model_card, plots, robustness, shift, slices, tracking
 from mleng.config import DatasetCard
 from mleng.data import FeatureColumns
-from mleng.decision_threshold import read_threshold, unwrap_pipeline
+from mleng.decision_threshold import describe_decision_rule, read_threshold, unwrap_pipeline
 from mleng.evaluation import MetricInterval, Predictions
 from mleng.promotion import PromotionDecision
 from mleng.search import TrialResult
@@ -115,11 +115,9 @@ def assess_model(
 
 def describe_decision(card: DatasetCard, model: BaseEstimator) -> list[str]:
     """The model card's line on how labels are decided, when a tuned threshold decides them."""
-    threshold = read_threshold(model)
-    if threshold is None:
+    if read_threshold(model) is None:
         return []
-    metric = card.imbalance.threshold_metric
-    return [f"- decision threshold: positive when its probability is at least {threshold:.4f} (tuned for {metric} on out-of-fold predictions)"]
+    return [f"- decision threshold: {describe_decision_rule(card, model)}"]
 
 
 @task(cache_policy=NO_CACHE)

@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from mleng import shift, tracking
+from mleng import tracking
 from mleng.algorithms import choose_families
 from mleng.config import DatasetCard, FamilySpace
 from mleng.data import FeatureColumns
@@ -21,10 +21,10 @@ from mleng.decision_threshold import (
     resolve_positive_label,
     tune_out_of_fold_threshold,
 )
-from mleng.errors import DataError
 from mleng.search import Trial, TrialResult
 from mleng.training import (
     build_pipeline,
+    choose_holdout,
     cross_validate_pipeline,
     fit_pipeline,
     make_augmenter,
@@ -112,30 +112,10 @@ def choose_validation_rows(
     tracking.log_values(client, run_id, tags={"search.validation": card.search.validation})
     if card.search.validation != "adversarial":
         return None
-    chosen = shift.select_validation_rows(
-        features[columns.all], test_features[columns.all], columns.numeric, columns.categorical,
-        fraction=card.search.adversarial_fraction, seed=seed,
-    )  # fmt: skip
-    holdout = features.index.isin(chosen)
-    check_holdout_classes(card, target, holdout)
+    holdout = choose_holdout(card, columns, features, target, test_features, seed)
     tracking.log_values(client, run_id, metrics={"validation_rows": int(holdout.sum())})
     print(f"adversarial validation: {int(holdout.sum())} of {len(features)} search rows, those most like the test rows, score every trial")
     return holdout
-
-
-def check_holdout_classes(card: DatasetCard, target: pd.Series, holdout: np.ndarray) -> None:
-    """Refuse a holdout that misses a class: no trial could be scored on it (or fitted without it)."""
-    if card.task == "regression":
-        return
-    every = set(target.unique())
-    missing = {"validation": every - set(target[holdout].unique()), "fitting": every - set(target[~holdout].unique())}
-    for part, classes in missing.items():
-        if classes:
-            raise DataError(
-                f"adversarial validation left the {part} rows without class(es) {sorted(map(str, classes))} "
-                f"({int(holdout.sum())} of {len(target)} rows held out); raise search.adversarial_fraction "
-                "or use search.validation: cv"
-            )
 
 
 @task(cache_policy=NO_CACHE)
@@ -149,7 +129,6 @@ def refit_best(card: DatasetCard, columns: FeatureColumns, best: TrialResult, fe
 def tune_decision_threshold(
     card: DatasetCard,
     columns: FeatureColumns,
-    best: TrialResult,
     pipeline: Pipeline,
     features: pd.DataFrame,
     target: pd.Series,
@@ -160,10 +139,10 @@ def tune_decision_threshold(
 ) -> BaseEstimator:
     """Tune the binary decision threshold on out-of-fold predictions when the card asks; log it.
 
-    Returns the refit pipeline wrapped to decide with that threshold, or unchanged.
+    Returns the refit pipeline wrapped to decide with that threshold, or unchanged. The folds
+    refit unfitted clones of it, so they share its configuration without rebuilding it.
     """
-    configuration = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
-    choice = tune_out_of_fold_threshold(configuration, features, target, card, seed, make_augmenter(card, columns, seed), holdout)
+    choice = tune_out_of_fold_threshold(pipeline, features, target, card, seed, make_augmenter(card, columns, seed), holdout)
     if choice is None:
         return pipeline
     metric = choice.metric

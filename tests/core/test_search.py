@@ -26,15 +26,7 @@ from mleng.search_fine import (
     fine_progress,
 )
 from mleng.search_space import encode_params
-
-
-def float_param(low: float, high: float, log: bool = False) -> ParamSpec:
-    return ParamSpec(type="float", low=low, high=high, log=log)
-
-
-def int_param(low: float, high: float, log: bool = False) -> ParamSpec:
-    return ParamSpec(type="int", low=low, high=high, log=log)
-
+from tests.search_helpers import SIX_PARAMETERS, float_param, int_param
 
 MIXED_SPACES = {
     "boosting": {
@@ -55,14 +47,7 @@ MIXED_SPACES = {
     },
 }
 
-QUADRATIC_SPACE = {
-    "learning_rate": float_param(1e-4, 1.0, log=True),
-    "l2": float_param(1e-6, 10.0, log=True),
-    "leaves": int_param(4, 256, log=True),
-    "fraction": float_param(0.1, 1.0),
-    "depth": int_param(1, 20),
-    "alpha": float_param(1e-3, 1e3, log=True),
-}
+QUADRATIC_SPACE = SIX_PARAMETERS
 QUADRATIC_OPTIMUM = np.array([0.7, 0.3, 0.6, 0.8, 0.25, 0.45])
 
 

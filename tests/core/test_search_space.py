@@ -13,28 +13,12 @@ from mleng.config import ParamSpec
 from mleng.errors import SearchError
 from mleng.search import Trial, TrialResult, run_search
 from mleng.search_space import build_family_grid, decode_value, encode_value
-
-
-def float_param(low: float, high: float, log: bool = False) -> ParamSpec:
-    return ParamSpec(type="float", low=low, high=high, log=log)
-
-
-def int_param(low: float, high: float, log: bool = False) -> ParamSpec:
-    return ParamSpec(type="int", low=low, high=high, log=log)
+from tests.search_helpers import SIX_PARAMETERS, float_param, int_param
 
 
 def constant_scores(trials: list[Trial]) -> list[TrialResult]:
     return [TrialResult(trial, 0.0, 0.0, 0.0) for trial in trials]
 
-
-SIX_PARAMETERS = {
-    "learning_rate": float_param(1e-4, 1.0, log=True),
-    "l2": float_param(1e-6, 10.0, log=True),
-    "leaves": int_param(4, 256, log=True),
-    "fraction": float_param(0.1, 1.0),
-    "depth": int_param(1, 20),
-    "alpha": float_param(1e-3, 1e3, log=True),
-}
 
 
 def test_grid_levels_are_log_spaced_cell_centres_where_log() -> None:

@@ -7,8 +7,13 @@ import pytest
 from mleng.config import DatasetCard
 from mleng.data import FeatureColumns
 from mleng.errors import DataError
-from mleng.training import build_pipeline, cross_validate_pipeline, make_augmenter, make_folds
-from tasks.training import check_holdout_classes
+from mleng.training import (
+    build_pipeline,
+    check_holdout_classes,
+    cross_validate_pipeline,
+    make_augmenter,
+    make_folds,
+)
 from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
 
 COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)
