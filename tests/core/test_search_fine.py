@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from mleng.search_fine import allocate_fine_trials, search_box
+from mleng.search_fine import allocate_fine_trials, count_exploration_trials, search_box
 from mleng.search_surrogate import (
     PER_DIMENSION_MIN_OBSERVATIONS,
     PerDimensionSurrogate,
@@ -23,6 +23,15 @@ def test_allocation_gives_the_best_family_most_and_a_close_runner_up_some() -> N
     assert sum(shares.values()) == 20
     assert shares["a"] >= shares["b"] > shares["c"]
     assert shares["b"] >= 5 and shares["d"] == 0
+
+
+def test_exploration_share_holds_over_rounds_too_small_to_round_it_alone() -> None:
+    per_round = [count_exploration_trials(3, r, 0.15) for r in range(1, 9)]
+    assert sum(per_round) == round(0.15 * 24)  # 15% of 3 rounds to zero in any single round
+    assert all(0 <= n <= 1 for n in per_round) and per_round[0] == 0
+    assert sum(count_exploration_trials(6, r, 0.15) for r in range(1, 9)) == round(0.15 * 48)
+    assert all(count_exploration_trials(3, r, 0.0) == 0 for r in range(1, 9))
+    assert count_exploration_trials(2, 1, 1.0) == 2
 
 
 def test_surrogate_ranks_the_candidate_at_the_optimum_first_and_spreads_the_batch() -> None:
