@@ -1,9 +1,10 @@
 """Coarse-to-fine hyperparameter search: a pure, seeded engine that proposes and refines.
 
 The engine never fits a model. The caller supplies `evaluate`, which scores a batch of trials
-(the Prefect flow runs each as a task and an MLflow child run, in parallel within a batch),
-and the engine decides what to try next. Scores are always higher-is-better; the caller
-negates losses, and a failed fit is reported as nan, which is never selected or refined.
+(the Prefect flow runs each, one after another, as a task and an MLflow child run; a batch is
+what an evaluator could spread over workers), and the engine decides what to try next. Scores
+are always higher-is-better; the caller negates losses, and a failed fit is reported as nan,
+which is never selected or refined.
 
 Strategies and the `stage` their trials carry:
 - `coarse_to_fine`: a coarse round of quasi-random configurations spread round-robin over
@@ -83,9 +84,10 @@ def plan_stages(budget: int, n_families: int) -> list[int]:
     A quarter of the budget, but at least six trials and one per family, goes to the coarse
     round; the rest is split evenly into eight fine rounds, or fewer when a round would drop
     below three trials. Many small rounds let each box build on the last one's results; three
-    trials still keep a round parallel. Measured on bench/search.py against TPE (6 problems x
-    seeds 200-219, share of pairs at least as good at 32 / 64 evaluations): rounds of at least
-    six (four rounds at 32) 68% / 74%; rounds of at least three (eight rounds at 32) 74% / 74%.
+    trials still give an evaluator a batch to spread over workers. Measured on bench/search.py
+    against TPE (6 problems x seeds 200-219, share of pairs at least as good at 32 / 64
+    evaluations): rounds of at least six (four rounds at 32) 68% / 74%; rounds of at least
+    three (eight rounds at 32) 74% / 74%.
     Forty percent coarse with three fine rounds refined too late at budgets of 32 and more.
     """
     check_budget(budget, n_families)
