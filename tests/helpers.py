@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,3 +51,24 @@ def write_card(folder: Path, data_path: Path, **overrides) -> Path:
     path = folder / "card.yaml"
     path.write_text(yaml.safe_dump(card, sort_keys=False))
     return path
+
+
+def write_card_with_suite(folder: Path, data_path: Path, **overrides) -> Path:
+    """`write_card`, then its suite written by `mleng expectations init`, as a user sets up."""
+    from typer.testing import CliRunner
+
+    from mleng.cli import app
+
+    card = write_card(folder, data_path, **overrides)
+    result = CliRunner().invoke(app, ["expectations", "init", str(card)])
+    assert result.exit_code == 0, result.output
+    return card
+
+
+def thin_adult_positives(n_rows: int, seed: int) -> pd.DataFrame:
+    """`n_rows` real Adult rows with the >50K class thinned to a fifth (about 6%), shuffled."""
+    frame = pd.read_csv(ADULT).sample(n=n_rows, random_state=seed)
+    positives = frame[frame["class"].str.strip(" .") == ">50K"]
+    kept = positives.sample(frac=0.2, random_state=seed)
+    thinned = pd.concat([frame.drop(positives.index), kept])
+    return thinned.sample(frac=1.0, random_state=seed).reset_index(drop=True)

@@ -17,7 +17,7 @@ from mleng.decision_threshold import (
 )
 from mleng.errors import CardError
 from mleng.training import build_pipeline
-from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
+from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC, thin_adult_positives
 
 COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)
 
@@ -25,11 +25,9 @@ COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)
 @pytest.fixture(scope="module")
 def rare_positives() -> pd.DataFrame:
     """Real Adult rows with the >50K class thinned to about 6%, so the 0.5 rule misses most of it."""
-    frame = pd.read_csv(ADULT).sample(n=12000, random_state=3)
-    positives = frame[frame["class"].str.strip(" .") == ">50K"]
-    frame = pd.concat([frame.drop(positives.index), positives.sample(frac=0.2, random_state=3)])
+    frame = thin_adult_positives(12000, seed=3)
     frame["class"] = frame["class"].str.strip(" .")
-    return frame.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    return frame
 
 
 def card(**changes) -> DatasetCard:

@@ -7,10 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from typer.testing import CliRunner
 
-from mleng.cli import app
-from tests.helpers import write_card
+from tests.helpers import write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +23,7 @@ def adversarial_card(isolated_store: Path, adult_frame: pd.DataFrame) -> Path:
         "adversarial_fraction": 0.25,
         "families": {"logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}},
     }
-    card = write_card(isolated_store, data_path, search=search)
-    result = CliRunner().invoke(app, ["expectations", "init", str(card)])
-    assert result.exit_code == 0, result.output
-    return card
+    return write_card_with_suite(isolated_store, data_path, search=search)
 
 
 def test_trials_are_scored_on_the_adversarially_chosen_rows(prefect_server, adversarial_card):

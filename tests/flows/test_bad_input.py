@@ -13,10 +13,8 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 from sklearn.dummy import DummyClassifier
-from typer.testing import CliRunner
 
-from mleng.cli import app
-from tests.helpers import write_card
+from tests.helpers import write_card, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 MODEL = "adult-test"
@@ -27,8 +25,7 @@ def store_with_champion(isolated_store: Path, adult_frame: pd.DataFrame) -> Path
     """A store whose registry already has a champion, plus a valid card, data and suite."""
     data_path = isolated_store / "adult_sample.csv"
     adult_frame.to_csv(data_path, index=False)
-    card = write_card(isolated_store, data_path)
-    assert CliRunner().invoke(app, ["expectations", "init", str(card)]).exit_code == 0
+    write_card_with_suite(isolated_store, data_path)
     features = adult_frame.drop(columns=["class"]).head(20)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(

@@ -10,10 +10,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import balanced_accuracy_score
-from typer.testing import CliRunner
 
-from mleng.cli import app
-from tests.helpers import ADULT, write_card
+from tests.helpers import thin_adult_positives, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -21,19 +19,14 @@ pytestmark = pytest.mark.slow
 @pytest.fixture
 def rare_card(isolated_store: Path) -> Path:
     """Real Adult rows with >50K thinned to about 6%, a card asking for a balanced-accuracy threshold."""
-    frame = pd.read_csv(ADULT).sample(n=6000, random_state=5)
-    positives = frame[frame["class"].str.strip(" .") == ">50K"]
-    frame = pd.concat([frame.drop(positives.index), positives.sample(frac=0.2, random_state=5)]).sample(frac=1.0, random_state=5)
     data_path = isolated_store / "adult_rare.csv"
-    frame.to_csv(data_path, index=False)
+    thin_adult_positives(6000, seed=5).to_csv(data_path, index=False)
     search = {
         "budget": 3,
         "cv_folds": 3,
         "families": {"logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}},
     }
-    card = write_card(isolated_store, data_path, search=search, imbalance={"threshold_metric": "balanced_accuracy"})
-    result = CliRunner().invoke(app, ["expectations", "init", str(card)])
-    assert result.exit_code == 0, result.output
+    card = write_card_with_suite(isolated_store, data_path, search=search, imbalance={"threshold_metric": "balanced_accuracy"})
     return card
 
 

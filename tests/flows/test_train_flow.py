@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from mleng.cli import app
-from tests.helpers import write_card
+from tests.helpers import write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,7 @@ def adult_card(isolated_store: Path, adult_frame: pd.DataFrame) -> Path:
     """A card over a real Adult sample, with its suite written by `mleng expectations init`."""
     data_path = isolated_store / "adult_sample.csv"
     adult_frame.to_csv(data_path, index=False)
-    card = write_card(isolated_store, data_path)
-    result = CliRunner().invoke(app, ["expectations", "init", str(card)])
-    assert result.exit_code == 0, result.output
-    return card
+    return write_card_with_suite(isolated_store, data_path)
 
 
 def registry_state(name: str) -> tuple[list[str], dict[str, str]]:
