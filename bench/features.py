@@ -24,10 +24,10 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
+from mleng.card.features import FeatureSettings
 from mleng.features.columns import CategoricalEncoder, NumericTransformer
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
 from mleng.features.selection import CorrelationFilter
-from mleng.features.settings import FeatureSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT / "data" / "adult.csv.gz"

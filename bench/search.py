@@ -44,8 +44,8 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import HalvingRandomSearchCV
 from threadpoolctl import threadpool_limits
 
-from mleng.config import ParamSpec
-from mleng.search import Trial, TrialResult, run_search, select_best
+from mleng.card import ParamSpec
+from mleng.search.engine import Trial, TrialResult, run_search, select_best
 
 BUDGETS = (8, 16, 32, 64)
 METHODS = ("coarse_to_fine", "grid", "random", "halving", "tpe")

@@ -30,7 +30,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score, tra
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
-from mleng.config import ParamSpec
+from mleng.card import ParamSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 CV_SEED = 0

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
-from mleng.settings import apply_runtime_defaults
+from mleng.runtime import apply_runtime_defaults
 
 apply_runtime_defaults()
 
@@ -15,10 +15,16 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from mleng import search, tracking
-from mleng.data import cap_rows, infer_feature_columns, select_features
-from mleng.decision_threshold import describe_decision_rule
-from mleng.summary import TrainSummary, describe_search, render_summary_markdown, summarize_families
+from mleng.data.loading import cap_rows, infer_feature_columns, select_features
+from mleng.reports.summary import (
+    TrainSummary,
+    describe_search,
+    render_summary_markdown,
+    summarize_families,
+)
+from mleng.search import engine as search
+from mleng.tracking import runs as tracking
+from mleng.training.threshold import describe_decision_rule
 from tasks.assessment import assess_model, publish_model_card
 from tasks.data import load_data, read_card, split_data, validate_data
 from tasks.evaluation import (

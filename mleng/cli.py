@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mleng.errors import MlengError
-from mleng.settings import apply_runtime_defaults
+from mleng.runtime import apply_runtime_defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Machine learning engineering for tabular models.")
 expectations_app = typer.Typer(no_args_is_help=True, help="Great Expectations suites for dataset cards.")
@@ -47,7 +47,7 @@ def train(
     if budget is not None and budget < 1:
         fail(MlengError(f"--budget {budget} must be at least 1 (and at least the number of model families in the card)"))
     try:
-        from mleng.config import load_card
+        from mleng.card import load_card
 
         checked = load_card(card)
         if budget is not None:
@@ -117,8 +117,9 @@ def expectations_init(
     """Profile the card's data and write its Great Expectations suite for review and commit."""
     apply_runtime_defaults()
     try:
-        from mleng import data, validation
-        from mleng.config import load_card, resolve_expectations_path
+        from mleng.card import load_card, resolve_expectations_path
+        from mleng.data import loading as data
+        from mleng.validation import suites as validation
 
         checked = load_card(card)
         frame = data.build_examples(data.load_dataset(checked), checked)

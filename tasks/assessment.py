@@ -19,14 +19,17 @@ from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
-from mleng import coverage, model_card, plots, robustness, shift, slices, tracking
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
-from mleng.decision_threshold import describe_decision_rule, read_threshold, unwrap_pipeline
+from mleng.assessment import coverage, robustness, shift, slices
+from mleng.assessment import figures as plots
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns
 from mleng.evaluation import MetricInterval, Predictions
 from mleng.promotion import PromotionDecision
-from mleng.search import TrialResult
-from mleng.summary import TrainSummary
+from mleng.reports import model_card
+from mleng.reports.summary import TrainSummary
+from mleng.search.engine import TrialResult
+from mleng.tracking import runs as tracking
+from mleng.training.threshold import describe_decision_rule, read_threshold, unwrap_pipeline
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,11 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mleng import data, tracking, validation
-from mleng.config import DatasetCard, load_card, resolve_expectations_path
+from mleng.card import DatasetCard, load_card, resolve_expectations_path
+from mleng.data import loading as data
 from mleng.errors import ValidationFailed
+from mleng.tracking import runs as tracking
+from mleng.validation import suites as validation
 
 
 @task(cache_policy=NO_CACHE)

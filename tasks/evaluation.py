@@ -9,8 +9,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sklearn.pipeline import Pipeline
 
-from mleng import evaluation, promotion, registry, tracking
-from mleng.config import DatasetCard
+from mleng import evaluation, promotion
+from mleng.card import DatasetCard
+from mleng.tracking import registry
+from mleng.tracking import runs as tracking
 
 
 @task(cache_policy=NO_CACHE)

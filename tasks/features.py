@@ -8,10 +8,10 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mleng import tracking
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns
 from mleng.features.report import build_features_report, render_features_markdown
+from mleng.tracking import runs as tracking
 
 
 @task(cache_policy=NO_CACHE)

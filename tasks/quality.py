@@ -15,11 +15,13 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from mleng import quality, sampling, tracking
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng import quality
+from mleng.card import DatasetCard
+from mleng.data import sampling
+from mleng.data.loading import FeatureColumns
 from mleng.errors import DataQualityFailed
 from mleng.evaluation import Predictions
+from mleng.tracking import runs as tracking
 
 
 @task(cache_policy=NO_CACHE)

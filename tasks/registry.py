@@ -8,9 +8,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sklearn.pipeline import Pipeline
 
-from mleng import registry, tracking
-from mleng.config import DatasetCard
+from mleng.card import DatasetCard
 from mleng.promotion import PromotionDecision
+from mleng.tracking import registry
+from mleng.tracking import runs as tracking
 
 
 @task(cache_policy=NO_CACHE)

@@ -12,23 +12,23 @@ from prefect.cache_policies import NO_CACHE
 from sklearn.base import BaseEstimator
 from sklearn.pipeline import Pipeline
 
-from mleng import tracking
-from mleng.algorithms import choose_families
-from mleng.config import DatasetCard, FamilySpace
-from mleng.data import FeatureColumns
-from mleng.decision_threshold import (
-    attach_threshold,
-    resolve_positive_label,
-    tune_out_of_fold_threshold,
-)
-from mleng.search import Trial, TrialResult
-from mleng.training import (
+from mleng.card import DatasetCard, FamilySpace
+from mleng.data.loading import FeatureColumns
+from mleng.search.engine import Trial, TrialResult
+from mleng.search.families import choose_families
+from mleng.tracking import runs as tracking
+from mleng.training.cv import (
     build_pipeline,
     choose_holdout,
     cross_validate_pipeline,
     fit_pipeline,
     make_augmenter,
     measure_latency_ms,
+)
+from mleng.training.threshold import (
+    attach_threshold,
+    resolve_positive_label,
+    tune_out_of_fold_threshold,
 )
 
 

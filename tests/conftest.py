@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mleng.settings import apply_runtime_defaults
+from mleng.runtime import apply_runtime_defaults
 
 apply_runtime_defaults()
 os.environ["PREFECT_TASKS_DEFAULT_NO_CACHE"] = "true"

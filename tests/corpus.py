@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mleng.config import DatasetCard, validate_card
-from mleng.quality.settings import DataChecksSettings
+from mleng.card import DatasetCard, validate_card
+from mleng.card.data_checks import DataChecksSettings
 from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC, ROOT
 
 TARGET = "class"

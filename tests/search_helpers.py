@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mleng.config import ParamSpec
+from mleng.card import ParamSpec
 
 
 def float_param(low: float, high: float, log: bool = False) -> ParamSpec:

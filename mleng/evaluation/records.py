@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mleng.config import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from mleng.card import CLASSIFICATION_METRICS, REGRESSION_METRICS
 
 METRIC_NAMES: dict[str, tuple[str, ...]] = {
     "binary": CLASSIFICATION_METRICS,

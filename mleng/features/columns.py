@@ -26,8 +26,8 @@ from sklearn.preprocessing import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from mleng.card.features import ODDS_ENCODINGS
 from mleng.features.encoders import CountEncoder, OddsRatioEncoder
-from mleng.features.settings import ODDS_ENCODINGS
 
 MISSING_LEVEL = "__missing__"
 CATEGORICAL_ENCODINGS = ("one_hot", "target", "count", "frequency", "odds_ratio", "log_odds_ratio")

@@ -23,10 +23,10 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mleng.card.features import FeatureSettings
 from mleng.features.columns import CategoricalEncoder, NumericTransformer
 from mleng.features.raw import RawInputCoercer
 from mleng.features.selection import CorrelationFilter, build_k_best_selector, build_model_selector
-from mleng.features.settings import FeatureSettings
 
 TARGET_TYPES = {
     "binary": "binary",

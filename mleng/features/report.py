@@ -15,8 +15,8 @@ import pandas as pd
 from scipy.stats.contingency import association
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
+from mleng.card.features import FeatureSettings, SelectionSettings
 from mleng.features.pipeline import build_feature_pipeline
-from mleng.features.settings import FeatureSettings, SelectionSettings
 
 COST_ROWS = 10_000
 COST_REPEATS = 3

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mleng.features.settings import WindowSettings
+from mleng.card.features import WindowSettings
 
 Statistic = Callable[[np.ndarray], np.ndarray]
 

@@ -1,44 +1,34 @@
 """The data stage: a report on five questions, leakage and bias detectors, and their policies.
 
 Pure functions over pandas frames, returning dataclasses with `to_dict()`; the Prefect flow
-wires them as tasks and logs their markdown.
-"""
+wires them as tasks and logs their markdown."""
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
-_HOMES = {
-    "BiasReport": "bias",
-    "compare_with_reference": "bias",
-    "measure_group_performance": "bias",
-    "measure_label_rates": "bias",
-    "read_reference_sample": "bias",
-    "Finding": "findings",
-    "PolicyOutcome": "findings",
-    "apply_policies": "findings",
-    "LeakageReport": "leakage",
-    "apply_leakage_policy": "leakage",
-    "detect_leakage": "leakage",
-    "detect_split_overlap": "leakage",
-    "detect_temporal_overlap": "leakage",
-    "render_bias_markdown": "markdown",
-    "render_findings_markdown": "markdown",
-    "render_leakage_markdown": "markdown",
-    "render_report_markdown": "markdown",
-    "plot_learning_curve": "plots",
-    "plot_missing_values": "plots",
-    "DataReport": "report",
-    "build_data_report": "report",
-    "DEFAULT_POLICIES": "settings",
-    "DataChecksSettings": "settings",
-}
+from mleng.quality.bias import (
+    BiasReport,
+    compare_with_reference,
+    measure_group_performance,
+    measure_label_rates,
+    read_reference_sample,
+)
+from mleng.quality.findings import Finding, PolicyOutcome, apply_policies
+from mleng.quality.leakage import (
+    LeakageReport,
+    apply_leakage_policy,
+    detect_leakage,
+    detect_split_overlap,
+    detect_temporal_overlap,
+)
+from mleng.quality.markdown import (
+    render_bias_markdown,
+    render_findings_markdown,
+    render_leakage_markdown,
+    render_report_markdown,
+)
+from mleng.quality.plots import plot_learning_curve, plot_missing_values
+from mleng.quality.report import DataReport, build_data_report
 
 __all__ = [
-    "DEFAULT_POLICIES",
     "BiasReport",
-    "DataChecksSettings",
     "DataReport",
     "Finding",
     "LeakageReport",
@@ -60,10 +50,3 @@ __all__ = [
     "render_leakage_markdown",
     "render_report_markdown",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    """Import on first use, so `mleng.config` can load `mleng.quality.settings` without a cycle."""
-    if name not in _HOMES:
-        raise AttributeError(f"module 'mleng.quality' has no attribute {name!r}")
-    return getattr(import_module(f"mleng.quality.{_HOMES[name]}"), name)

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
+from mleng.card.data_checks import DataChecksSettings
 from mleng.quality.columns import find_positive_label, is_numeric_column, to_float_array
 from mleng.quality.findings import Finding, to_jsonable
 from mleng.quality.group_metrics import bootstrap_metric
-from mleng.quality.settings import DataChecksSettings
 
 PSI_FLOOR = 1e-4  # share given to a level absent on one side, so PSI stays finite
 NUMERIC_GROUP_BINS = 4

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns, infer_feature_columns
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns, infer_feature_columns
 from mleng.errors import DataError
 
 MAX_ENCODED_LEVELS = 50  # the feature pipeline's one-hot cap per column

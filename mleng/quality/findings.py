@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-Policy = Literal["fail", "warn", "drop"]
+from mleng.card.data_checks import Policy
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.card import DatasetCard
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
+from mleng.data.sampling import sample_rows
 from mleng.quality.columns import is_numeric_column, parse_times, to_float_array
 from mleng.quality.findings import Finding, apply_policies, to_jsonable
 from mleng.quality.probes import (
@@ -28,9 +30,7 @@ from mleng.quality.probes import (
     score_pair,
     split_probe_data,
 )
-from mleng.quality.settings import DataChecksSettings
 from mleng.quality.size import encode_probe_target
-from mleng.sampling import sample_rows
 
 DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 MAX_COPY_ROWS = 50_000

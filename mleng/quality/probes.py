@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from mleng.config import Task
+from mleng.card import Task
 from mleng.quality.columns import is_numeric_column, to_float_array
 from mleng.quality.group_metrics import compute_auc
 

@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.card import DatasetCard
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
 from mleng.quality.columns import find_positive_label, parse_times, to_float_array
 from mleng.quality.findings import Finding, to_jsonable
-from mleng.quality.settings import DataChecksSettings
 
 MIN_SHIFT_ROWS = 40
 EDGE_FRACTION = (

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.card import DatasetCard
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
 from mleng.quality.columns import resolve_feature_columns
 from mleng.quality.findings import Finding, to_jsonable
 from mleng.quality.privacy import (
@@ -26,7 +27,6 @@ from mleng.quality.reliability import (
     build_reliability_findings,
     check_reliability,
 )
-from mleng.quality.settings import DataChecksSettings
 from mleng.quality.size import (
     LearningCurve,
     SizeRules,

@@ -19,12 +19,12 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold, learning_curve
 from threadpoolctl import threadpool_limits
 
-from mleng.config import Task
-from mleng.data import FeatureColumns
+from mleng.card import Task
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
+from mleng.data.sampling import sample_rows
 from mleng.quality.columns import count_encoded_width, find_positive_label, to_float_array
 from mleng.quality.findings import Finding, format_number, to_jsonable
-from mleng.quality.settings import DataChecksSettings
-from mleng.sampling import sample_rows
 
 TRAIN_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 MAX_PROBE_LEVELS = 250  # histogram gradient boosting handles at most 255 categories per column

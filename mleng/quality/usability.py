@@ -10,11 +10,11 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.card import DatasetCard
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
 from mleng.quality.columns import describe_values, is_numeric_column, parse_times
 from mleng.quality.findings import to_jsonable
-from mleng.quality.settings import DataChecksSettings
 
 PLACEHOLDERS = frozenset(
     {"?", "na", "n/a", "nan", "null", "none", "-", "--", "missing", "unknown", ""}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from mleng.data import FeatureColumns
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
 from mleng.quality.findings import Finding, format_number
-from mleng.quality.settings import DataChecksSettings
 from mleng.quality.usability import ColumnHealth, UsabilityReport
 
 

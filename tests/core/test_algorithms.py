@@ -2,9 +2,9 @@
 
 import pytest
 
-from mleng.algorithms import choose_families
-from mleng.config import DatasetCard
+from mleng.card import DatasetCard
 from mleng.errors import CardError
+from mleng.search.families import choose_families
 
 
 def card(**requirements) -> DatasetCard:

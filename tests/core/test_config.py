@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mleng.config import DatasetCard, load_card, resolve_expectations_path
+from mleng.card import DatasetCard, load_card, resolve_expectations_path
 from mleng.errors import CardError
 
 ROOT = Path(__file__).resolve().parents[2]

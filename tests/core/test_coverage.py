@@ -15,7 +15,7 @@ from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from mleng.coverage import (
+from mleng.assessment.coverage import (
     CoverageSettings,
     compute_layer_outputs,
     measure_neuron_coverage,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.config import DatasetCard
-from mleng.data import cap_rows, infer_feature_columns, load_dataset, split_dataset
+from mleng.card import DatasetCard
+from mleng.data.loading import cap_rows, infer_feature_columns, load_dataset, split_dataset
 from mleng.errors import DataError
 
 

@@ -6,17 +6,17 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import train_test_split
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
-from mleng.decision_threshold import (
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns
+from mleng.errors import CardError
+from mleng.training.cv import build_pipeline
+from mleng.training.threshold import (
     attach_threshold,
     predict_out_of_fold,
     read_threshold,
     tune_out_of_fold_threshold,
     unwrap_pipeline,
 )
-from mleng.errors import CardError
-from mleng.training import build_pipeline
 from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC, thin_adult_positives
 
 COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)

@@ -17,8 +17,8 @@ from sklearn.preprocessing import OneHotEncoder
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
+from mleng.card.features import FeatureSettings
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
-from mleng.features.settings import FeatureSettings
 from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC
 
 NUMERIC, CATEGORICAL = ADULT_NUMERIC, ADULT_CATEGORICAL

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mleng.card.features import FeatureSettings
 from mleng.features.report import build_features_report, render_features_markdown
-from mleng.features.settings import FeatureSettings
 
 
 @pytest.fixture(scope="module")

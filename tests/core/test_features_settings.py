@@ -6,7 +6,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from mleng.features.settings import FeatureSettings, WindowSettings
+from mleng.card.features import FeatureSettings, WindowSettings
 
 EXAMPLE_CARD_BLOCK = """
 features:

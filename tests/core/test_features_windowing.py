@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.features.settings import WindowSettings
+from mleng.card.features import WindowSettings
 from mleng.features.windowing import build_window_examples, fill_short_gaps, split_temporal
 
 CO2 = Path(__file__).resolve().parents[2] / "data" / "co2_weekly.csv"

@@ -20,7 +20,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mleng.imbalance import (
+from mleng.training.ensembles import BalancedChunkEnsemble
+from mleng.training.imbalance import (
     AdaptiveSMOTE,
     ImbalanceSettings,
     build_imbalance_pipeline,
@@ -33,7 +34,6 @@ from mleng.imbalance import (
     score_thresholds,
     tune_threshold,
 )
-from mleng.imbalance_ensemble import BalancedChunkEnsemble
 
 
 def make_imbalanced(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mleng.imbalance_ensemble import BalancedChunkEnsemble, plan_balanced_chunks
+from mleng.training.ensembles import BalancedChunkEnsemble, plan_balanced_chunks
 
 
 @parametrize_with_checks(

@@ -10,9 +10,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mleng.assessment.slices import SliceMetric
+from mleng.card import ImbalanceSettings, PromotionPolicy
 from mleng.evaluation import MetricInterval
-from mleng.imbalance import ImbalanceSettings, ThresholdChoice
-from mleng.model_card import (
+from mleng.promotion import ChampionComparison, decide_promotion
+from mleng.reports.model_card import (
     DataFacts,
     ModelCardFacts,
     SearchFacts,
@@ -20,8 +22,7 @@ from mleng.model_card import (
     describe_pipeline,
     render_model_card,
 )
-from mleng.promotion import ChampionComparison, PromotionPolicy, decide_promotion
-from mleng.slices import SliceMetric
+from mleng.training.imbalance import ThresholdChoice
 
 SECTIONS = [
     "Data",

@@ -12,8 +12,7 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 
-from mleng.evaluation import Predictions, bootstrap_metrics
-from mleng.plots import (
+from mleng.assessment.figures import (
     bootstrap_distribution,
     plot_bootstrap_distributions,
     plot_calibration_curve,
@@ -24,7 +23,8 @@ from mleng.plots import (
     plot_search_landscape,
     render_figures,
 )
-from mleng.search import Trial, TrialResult
+from mleng.evaluation import Predictions, bootstrap_metrics
+from mleng.search.engine import Trial, TrialResult
 
 
 def make_classification_rows(

@@ -1,6 +1,7 @@
 """The promotion gate: every condition recorded, promotion only when all hold."""
 
-from mleng.promotion import ChampionComparison, PromotionPolicy, decide_promotion
+from mleng.card import PromotionPolicy
+from mleng.promotion import ChampionComparison, decide_promotion
 
 NO_CHAMPION = ChampionComparison(champion_version=None)
 BASELINES = {"zero_rule": 0.5, "random": 0.5}

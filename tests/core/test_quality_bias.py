@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mleng.card import DataChecksSettings
 from mleng.quality import (
-    DataChecksSettings,
     compare_with_reference,
     measure_group_performance,
     measure_label_rates,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mleng.card import DataChecksSettings
 from mleng.quality import (
-    DataChecksSettings,
     detect_leakage,
     detect_split_overlap,
     detect_temporal_overlap,

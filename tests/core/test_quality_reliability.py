@@ -7,13 +7,13 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from mleng.card.data_checks import DataChecksSettings
 from mleng.quality.columns import resolve_feature_columns
 from mleng.quality.reliability import (
     build_reliability_findings,
     check_reliability,
     find_level_shift,
 )
-from mleng.quality.settings import DataChecksSettings
 from tests.corpus import synthetic_card
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from mleng.card import DataChecksSettings
 from mleng.quality import (
-    DataChecksSettings,
     build_data_report,
     detect_leakage,
     plot_learning_curve,

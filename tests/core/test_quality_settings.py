@@ -9,9 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from mleng.card import DEFAULT_POLICIES, DataChecksSettings
 from mleng.quality import (
-    DEFAULT_POLICIES,
-    DataChecksSettings,
     Finding,
     apply_leakage_policy,
     apply_policies,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mleng.data import FeatureColumns
-from mleng.quality.settings import DataChecksSettings
+from mleng.card.data_checks import DataChecksSettings
+from mleng.data.loading import FeatureColumns
 from mleng.quality.size import (
     build_size_findings,
     judge_learning_curve,

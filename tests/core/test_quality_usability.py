@@ -7,8 +7,8 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from mleng.card.data_checks import DataChecksSettings, ReportSettings
 from mleng.quality.columns import resolve_feature_columns
-from mleng.quality.settings import DataChecksSettings, ReportSettings
 from mleng.quality.usability import (
     check_usability,
     count_duplicate_rows,

@@ -16,13 +16,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
 
-from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
-from mleng.robustness import (
+from mleng.assessment.robustness import (
     RobustnessSettings,
     compute_feature_radii,
     measure_robustness,
     render_robustness_markdown,
 )
+from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
 
 NUMERIC = ["x1", "x2"]
 

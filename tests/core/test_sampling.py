@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.sampling import SamplingSettings, allocate_largest_remainder, limit_rows, sample_rows
+from mleng.card import SamplingSettings
+from mleng.data.sampling import allocate_largest_remainder, limit_rows, sample_rows
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mleng.config import ParamSpec
+from mleng.card import ParamSpec
 from mleng.errors import SearchError
-from mleng.search import (
+from mleng.search.engine import (
     MIN_COARSE,
     STRATEGIES,
     Trial,
@@ -20,12 +20,12 @@ from mleng.search import (
     run_search,
     select_best,
 )
-from mleng.search_fine import (
+from mleng.search.fine import (
     FineSettings,
     fine_box,
     fine_progress,
 )
-from mleng.search_space import encode_params
+from mleng.search.space import encode_params
 from tests.search_helpers import SIX_PARAMETERS, float_param, int_param
 
 MIXED_SPACES = {

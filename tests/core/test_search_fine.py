@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from mleng.search_fine import allocate_fine_trials, count_exploration_trials, search_box
-from mleng.search_surrogate import (
+from mleng.search.fine import allocate_fine_trials, count_exploration_trials, search_box
+from mleng.search.surrogate import (
     PER_DIMENSION_MIN_OBSERVATIONS,
     PerDimensionSurrogate,
     SharedScaleSurrogate,

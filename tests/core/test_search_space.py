@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mleng.config import ParamSpec
+from mleng.card import ParamSpec
 from mleng.errors import SearchError
-from mleng.search import Trial, TrialResult, run_search
-from mleng.search_space import build_family_grid, decode_value, encode_value
+from mleng.search.engine import Trial, TrialResult, run_search
+from mleng.search.space import build_family_grid, decode_value, encode_value
 from tests.search_helpers import SIX_PARAMETERS, float_param, int_param
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from mleng.shift import (
+from mleng.assessment.shift import (
     ShiftSettings,
     compute_p_value,
     detect_shift,

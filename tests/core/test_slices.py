@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mleng.assessment.slices import MISSING, OTHER, group_rows, measure_slices
 from mleng.evaluation import Predictions, compute_metrics
-from mleng.slices import MISSING, OTHER, group_rows, measure_slices
 
 
 def make_binary_test_rows(seed: int = 0) -> tuple[np.ndarray, Predictions, pd.DataFrame]:

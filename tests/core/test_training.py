@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns
 from mleng.errors import DataError
-from mleng.training import (
+from mleng.training.cv import (
     build_pipeline,
     check_holdout_classes,
     cross_validate_pipeline,

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.config import DatasetCard, validate_card
+from mleng.card import DatasetCard, validate_card
 from mleng.errors import DataError, MlengError, ValidationFailed
-from mleng.validation import (
+from mleng.validation.suites import (
     ExpectationOutcome,
     ValidationReport,
     build_suite,

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from mleng import validation
-from mleng.data import infer_feature_columns
+from mleng.data.loading import infer_feature_columns
 from mleng.errors import MlengError
+from mleng.validation import suites as validation
 from tests.corpus import adult_card, build_case, load_adult_sample
 
 pytestmark = pytest.mark.slow

@@ -101,9 +101,14 @@ def test_a_deliberately_worse_model_is_registered_but_never_promoted(prefect_ser
 
 def test_registered_model_in_a_fresh_process_predicts_exactly_as_the_in_process_pipeline(prefect_server, adult_card):
     from flows.train import train
-    from mleng.config import load_card
-    from mleng.data import infer_feature_columns, load_dataset, select_features, split_dataset
-    from mleng.training import build_pipeline
+    from mleng.card import load_card
+    from mleng.data.loading import (
+        infer_feature_columns,
+        load_dataset,
+        select_features,
+        split_dataset,
+    )
+    from mleng.training.cv import build_pipeline
 
     summary = train(card_path=str(adult_card), budget=3, seed=2, bootstrap_resamples=100)
     rows = pd.read_csv(adult_card.parent / "adult_sample.csv").drop(columns=["class"]).head(40)

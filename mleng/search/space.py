@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import ValidationError
 from scipy.stats import qmc
 
-from mleng.config import ParamSpec
+from mleng.card import ParamSpec
 from mleng.errors import SearchError
 
 Space = dict[str, ParamSpec]

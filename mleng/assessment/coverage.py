@@ -27,10 +27,10 @@ from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
+from mleng.card.base import StrictModel
 from mleng.quality.findings import format_number, to_jsonable
 from mleng.quality.markdown import render_table
 from mleng.quality.plots import new_figure
-from mleng.strict import StrictModel
 
 Scaling = Literal["input", "layer"]
 Network = MLPClassifier | MLPRegressor

@@ -6,27 +6,10 @@ and the same seed always gives the same rows.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pandas as pd
-from pydantic import Field
 
-from mleng.strict import StrictModel
-
-SamplingStrategy = Literal["random", "systematic", "stratified"]
-
-
-class SamplingSettings(StrictModel):
-    """How many rows the flow keeps from a large dataset, and how it picks them."""
-
-    max_rows: int | None = Field(
-        default=None, ge=1, description="keep at most this many rows; none keeps all"
-    )
-    strategy: SamplingStrategy = "stratified"
-    stratify_columns: list[str] | None = Field(
-        default=None, description="columns whose proportions are kept; none means the target"
-    )
+from mleng.card.sampling import SamplingSettings, SamplingStrategy
 
 
 def sample_rows(

@@ -15,14 +15,14 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import KFold, PredefinedSplit, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 
-from mleng.config import DatasetCard
-from mleng.data import FeatureColumns, window_gap
+from mleng.assessment.shift import select_validation_rows
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns, window_gap
 from mleng.errors import DataError
 from mleng.features.augmentation import augment_training_rows
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
-from mleng.imbalance import build_imbalance_pipeline, imbalance_fit_params
-from mleng.models import build_estimator, scoring_for
-from mleng.shift import select_validation_rows
+from mleng.training.estimators import build_estimator, scoring_for
+from mleng.training.imbalance import build_imbalance_pipeline, imbalance_fit_params
 
 Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from mleng.config import SearchConfig
+from mleng.card import SearchConfig
 
 
 @dataclass

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from mleng.search_space import Space, decode_point, encode_params, sample_unit_points
-from mleng.search_surrogate import Surrogate, fit_surrogate, rank_candidates
+from mleng.search.space import Space, decode_point, encode_params, sample_unit_points
+from mleng.search.surrogate import Surrogate, fit_surrogate, rank_candidates
 
 Observation = tuple[str, dict[str, Any], float]
 """(family, params, score) of one evaluated trial; score is higher-is-better, nan if it failed."""

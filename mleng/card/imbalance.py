@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mleng.strict import StrictModel
+from mleng.card.base import StrictModel
 
 Strategy = Literal["none", "class_weight", "resample", "balanced_ensemble"]
 SamplerName = Literal["under", "over", "smote"]

@@ -1,6 +1,6 @@
 """Validation reports: the flattened verdict of a suite on a frame, as JSON, Markdown or HTML.
 
-Kept apart from `mleng.validation` so reports can be read, rendered and gated on without
+Kept apart from `mleng.validation.suites` so reports can be read, rendered and gated on without
 importing Great Expectations (3-5 s).
 """
 

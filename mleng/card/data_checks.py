@@ -13,9 +13,10 @@ from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
-from mleng.quality.findings import Policy
-from mleng.sampling import SamplingSettings
-from mleng.strict import StrictModel
+from mleng.card.base import StrictModel
+from mleng.card.sampling import SamplingSettings
+
+Policy = Literal["fail", "warn", "drop"]
 
 Availability = Literal["before_prediction", "after_event"]
 

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from mleng.config import DatasetCard
+from mleng.card import DatasetCard
 from mleng.errors import DataError, MlengError
-from mleng.validation_report import (
+from mleng.validation.report import (
     ExpectationOutcome,
     ValidationReport,
     raise_for_failures,

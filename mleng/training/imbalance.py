@@ -35,8 +35,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.validation import has_fit_parameter
 
-from mleng.imbalance_ensemble import BalancedChunkEnsemble
-from mleng.imbalance_settings import ImbalanceSettings, SamplerName, Strategy, ThresholdMetric  # noqa: F401
+from mleng.card.imbalance import ImbalanceSettings, SamplerName, ThresholdMetric
+from mleng.training.ensembles import BalancedChunkEnsemble
 
 
 def list_default_strategies() -> list[ImbalanceSettings]:

@@ -25,10 +25,15 @@ from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import FixedThresholdClassifier
 
-from mleng.config import DatasetCard
+from mleng.card import DatasetCard
 from mleng.errors import CardError
-from mleng.imbalance import ThresholdChoice, freeze_with_threshold, positive_column, tune_threshold
-from mleng.training import Augmenter, fit_fold_models
+from mleng.training.cv import Augmenter, fit_fold_models
+from mleng.training.imbalance import (
+    ThresholdChoice,
+    freeze_with_threshold,
+    positive_column,
+    tune_threshold,
+)
 
 
 def resolve_positive_label(card: DatasetCard, target: pd.Series) -> Any:

@@ -22,9 +22,9 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from mleng.card.base import StrictModel
 from mleng.quality.findings import format_number, to_jsonable
 from mleng.quality.markdown import render_table
-from mleng.strict import StrictModel
 
 # Categories beyond this many per column share one code: the boosting model's native categorical
 # support takes at most 255 bins, one of which is reserved for missing values.

@@ -16,10 +16,11 @@ from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
+from mleng.assessment.slices import SliceMetric
+from mleng.card import ImbalanceSettings
 from mleng.evaluation import LOWER_IS_BETTER, MetricInterval
-from mleng.imbalance import ImbalanceSettings, ThresholdChoice
 from mleng.promotion import PromotionDecision
-from mleng.slices import SliceMetric
+from mleng.training.imbalance import ThresholdChoice
 
 NOT_MEASURED = "_not measured_"
 MAX_STEP_TEXT = 160

@@ -18,7 +18,7 @@ from sklearn.metrics import auc, confusion_matrix, precision_recall_curve, roc_c
 from mleng.evaluation import MetricInterval, Predictions, bootstrap_distribution, compute_metrics
 from mleng.evaluation.intervals import percentile_interval
 from mleng.quality.plots import new_figure
-from mleng.search import TrialResult
+from mleng.search.engine import TrialResult
 
 MAX_CURVES = 10  # one-vs-rest curves beyond this many classes hide each other
 MAX_ANNOTATED_CLASSES = 30

@@ -9,7 +9,7 @@ which is never selected or refined.
 Strategies and the `stage` their trials carry:
 - `coarse_to_fine`: a coarse round of quasi-random configurations spread round-robin over
   families (`stage="coarse"`, round 0), then fine rounds that concentrate around the best
-  results in shrinking boxes (`stage="fine"`, rounds 1, 2, ...). See `mleng.search_fine`.
+  results in shrinking boxes (`stage="fine"`, rounds 1, 2, ...). See `mleng.search.fine`.
   With `patience`, it stops early once that many fine rounds in a row gained no more than
   `min_improvement` over the best score before them: the unspent budget is compute saved.
 - `random`: every trial drawn uniformly over its family's space, families round-robin
@@ -27,10 +27,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mleng.config import ParamSpec
+from mleng.card import ParamSpec
 from mleng.errors import SearchError
-from mleng.search_fine import FineSettings, Observation, propose_fine_round
-from mleng.search_space import (
+from mleng.search.fine import FineSettings, Observation, propose_fine_round
+from mleng.search.space import (
     Space,
     build_family_grid,
     count_distinct_values,

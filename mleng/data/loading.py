@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleng.config import DatasetCard
+from mleng.card import DatasetCard
 from mleng.errors import DataError
 from mleng.features.windowing import build_window_examples, split_temporal
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mleng.config import DEFAULT_SPACES, DatasetCard, FamilySpace, ParamSpec
+from mleng.card import DEFAULT_SPACES, DatasetCard, FamilySpace, ParamSpec
 from mleng.errors import CardError
 
 LINEAR = {"logistic_regression", "ridge", "sgd"}

@@ -20,9 +20,9 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.pipeline import Pipeline
 
+from mleng.card.base import StrictModel
 from mleng.quality.findings import format_number, to_jsonable
 from mleng.quality.markdown import render_table
-from mleng.strict import StrictModel
 
 Output = Literal["proba", "prediction"]
 Spread = Literal["std", "iqr"]

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from mleng.strict import StrictModel
+from mleng.card.base import StrictModel
 
 CategoricalEncoding = Literal[
     "one_hot", "target", "count", "frequency", "odds_ratio", "log_odds_ratio"

@@ -1,0 +1,20 @@
+"""The card's `promotion:` block: what a challenger must show before it becomes champion."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from mleng.card.base import StrictModel
+
+
+class PromotionPolicy(StrictModel):
+    """What a challenger must show before it becomes champion."""
+
+    min_metric: float | None = Field(
+        default=None, description="primary metric threshold (a ceiling for losses and errors), on the test estimate"
+    )
+    beat_baselines: bool = Field(default=True, description="the primary metric's interval must clear every baseline")
+    beat_champion: bool = Field(default=True, description="paired bootstrap lower bound of the gain must be > 0")
+    robustness_floor: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="minimum share of test rows whose output is stable under perturbation"
+    )
