@@ -11,7 +11,7 @@ import pytest
 from mleng.card.features import WindowSettings
 from mleng.features.windowing import build_window_examples, fill_short_gaps, split_temporal
 
-CO2 = Path(__file__).resolve().parents[2] / "data" / "co2_weekly.csv"
+CO2 = Path(__file__).resolve().parents[3] / "data" / "co2_weekly.csv"
 FEATURE_COLUMNS = [
     "co2__mean",
     "co2__std",

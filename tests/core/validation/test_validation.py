@@ -24,7 +24,7 @@ from mleng.validation.suites import (
     validate_frame,
 )
 
-ADULT = Path(__file__).resolve().parents[2] / "data" / "adult.csv.gz"
+ADULT = Path(__file__).resolve().parents[3] / "data" / "adult.csv.gz"
 NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
 CATEGORICAL = [
     "workclass",

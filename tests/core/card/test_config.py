@@ -8,7 +8,7 @@ import yaml
 from mleng.card import DatasetCard, load_card, resolve_expectations_path
 from mleng.errors import CardError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def minimal(**overrides) -> dict:
