@@ -88,24 +88,52 @@ def train(
         client,
         experiment_id,
         run_name=f"train-{flow_run.name or 'local'}",
-        tags={"prefect.flow_run_id": str(flow_run.id or ""), "mleng.card": card_path, "mleng.flow": "train"},
+        tags={
+            "prefect.flow_run_id": str(flow_run.id or ""),
+            "mleng.card": card_path,
+            "mleng.flow": "train",
+        },
     )
-    summary = TrainSummary(card_name=card.name, metric=card.metric, experiment_id=experiment_id, parent_run_id=run_id, tracking_uri=client.tracking_uri)
+    summary = TrainSummary(
+        card_name=card.name,
+        metric=card.metric,
+        experiment_id=experiment_id,
+        parent_run_id=run_id,
+        tracking_uri=client.tracking_uri,
+    )
     try:
-        search_settings = card.search.model_dump(include={"budget", "strategy", "cv_folds", "max_rows"})
-        tracking.log_values(client, run_id, params={"seed": seed, "metric": card.metric, "test_size": card.test_size, **search_settings})
+        search_settings = card.search.model_dump(
+            include={"budget", "strategy", "cv_folds", "max_rows"}
+        )
+        tracking.log_values(
+            client,
+            run_id,
+            params={
+                "seed": seed,
+                "metric": card.metric,
+                "test_size": card.test_size,
+                **search_settings,
+            },
+        )
         tracking.log_json(client, run_id, card.model_dump(mode="json"), "card.json")
         with timed(seconds, "validate"):
             report = validate_data(frame, card, client, run_id)
-            summary.validation = f"passed ({len(report.outcomes)} expectations on {report.n_rows} rows)"
+            summary.validation = (
+                f"passed ({len(report.outcomes)} expectations on {report.n_rows} rows)"
+            )
 
         with timed(seconds, "data checks"):
-            frame, columns = check_data(frame, card, infer_feature_columns(frame, card), seed, client, run_id)
+            frame, columns = check_data(
+                frame, card, infer_feature_columns(frame, card), seed, client, run_id
+            )
 
         with timed(seconds, "split"):
             train_rows, test_rows = split_data(frame, card, seed)
             check_split(train_rows, test_rows, card, client, run_id)
-            train_x, test_x = select_features(train_rows, columns), select_features(test_rows, columns)
+            train_x, test_x = (
+                select_features(train_rows, columns),
+                select_features(test_rows, columns),
+            )
             train_y, test_y = train_rows[card.target], test_rows[card.target]
             summary.rows = {"train": len(train_rows), "test": len(test_rows)}
 
@@ -113,17 +141,32 @@ def train(
             report_features(card, columns, train_x, train_y, test_x, seed, client, run_id)
 
         with timed(seconds, "baselines"):
-            baselines = evaluate_baselines(card, train_x, train_y, test_x, test_y, seed, client, run_id)
+            baselines = evaluate_baselines(
+                card, train_x, train_y, test_x, test_y, seed, client, run_id
+            )
             summary.baselines = {name: scores[card.metric] for name, scores in baselines.items()}
 
         with timed(seconds, "search"):
             spaces = choose_candidates(card, columns, len(train_x), client, run_id)
             search_x, search_y = cap_rows(train_x, train_y, card, seed)
-            holdout = choose_validation_rows(card, columns, search_x, search_y, test_x, seed, client, run_id)
+            holdout = choose_validation_rows(
+                card, columns, search_x, search_y, test_x, seed, client, run_id
+            )
 
             def evaluate_batch(trials: list[search.Trial]) -> list[search.TrialResult]:
                 return [
-                    evaluate_trial(trial, card, columns, search_x, search_y, seed, client, experiment_id, run_id, holdout)
+                    evaluate_trial(
+                        trial,
+                        card,
+                        columns,
+                        search_x,
+                        search_y,
+                        seed,
+                        client,
+                        experiment_id,
+                        run_id,
+                        holdout,
+                    )
                     for trial in trials
                 ]
 
@@ -132,7 +175,12 @@ def train(
                 patience=card.search.patience, min_improvement=card.search.min_improvement,
             )  # fmt: skip
             stopped_early = len(results) < card.search.budget
-            tracking.log_values(client, run_id, metrics={"search_evaluations": len(results)}, tags={"search.stopped_early": str(stopped_early).lower()})
+            tracking.log_values(
+                client,
+                run_id,
+                metrics={"search_evaluations": len(results)},
+                tags={"search.stopped_early": str(stopped_early).lower()},
+            )
             best = search.select_best(results)
             summary.best_family = best.trial.family
             summary.search = describe_search(card.search, len(results))
@@ -140,37 +188,90 @@ def train(
 
         with timed(seconds, "refit"):
             pipeline = refit_best(card, columns, best, train_x, train_y, seed)
-            model = tune_decision_threshold(card, columns, pipeline, search_x, search_y, seed, client, run_id, holdout)
+            model = tune_decision_threshold(
+                card, columns, pipeline, search_x, search_y, seed, client, run_id, holdout
+            )
             latency_ms = measure_latency(model, test_x, client, run_id)
             summary.decision_rule = describe_decision_rule(card, model)
 
         with timed(seconds, "evaluate"):
-            predictions, intervals = evaluate_on_test(card, model, test_x, test_y, seed, bootstrap_resamples, client, run_id)
-            summary.test_metrics = {name: (i.estimate, i.low, i.high) for name, i in intervals.items()}
+            predictions, intervals = evaluate_on_test(
+                card, model, test_x, test_y, seed, bootstrap_resamples, client, run_id
+            )
+            summary.test_metrics = {
+                name: (i.estimate, i.low, i.high) for name, i in intervals.items()
+            }
             measure_group_fairness(card, test_rows, predictions, client, run_id)
 
         with timed(seconds, "assess"):
-            assessment = assess_model(card, columns, model, predictions, intervals, results, train_rows, test_rows, seed, client, run_id)
+            assessment = assess_model(
+                card,
+                columns,
+                model,
+                predictions,
+                intervals,
+                results,
+                train_rows,
+                test_rows,
+                seed,
+                client,
+                run_id,
+            )
 
         with timed(seconds, "gate"):
-            comparison = compare_with_champion(card, predictions, test_rows.drop(columns=[card.target]), test_y, seed, bootstrap_resamples, client)
-            decision = gate_promotion(card, intervals[card.metric], summary.baselines, comparison, assessment.stable_share, latency_ms)
+            comparison = compare_with_champion(
+                card,
+                predictions,
+                test_rows.drop(columns=[card.target]),
+                test_y,
+                seed,
+                bootstrap_resamples,
+                client,
+            )
+            decision = gate_promotion(
+                card,
+                intervals[card.metric],
+                summary.baselines,
+                comparison,
+                assessment.stable_share,
+                latency_ms,
+            )
 
         with timed(seconds, "register"):
-            version = register_model(card, model, test_x, columns.numeric, decision, {k: v[0] for k, v in summary.test_metrics.items()}, client, run_id)
-            summary.model_name, summary.model_version, summary.aliases = version.name, version.version, version.aliases
+            version = register_model(
+                card,
+                model,
+                test_x,
+                columns.numeric,
+                decision,
+                {k: v[0] for k, v in summary.test_metrics.items()},
+                client,
+                run_id,
+            )
+            summary.model_name, summary.model_version, summary.aliases = (
+                version.name,
+                version.version,
+                version.aliases,
+            )
             summary.decision, summary.reason = decision.label, decision.reason
-            publish_model_card(card, summary, model, intervals, baselines, assessment, decision, client, run_id)
+            publish_model_card(
+                card, summary, model, intervals, baselines, assessment, decision, client, run_id
+            )
 
         summary.stage_seconds = seconds
         markdown = render_summary_markdown(summary)
-        create_markdown_artifact(markdown, key="train-summary", description=f"Training summary for {card.name}")
+        create_markdown_artifact(
+            markdown, key="train-summary", description=f"Training summary for {card.name}"
+        )
         tracking.log_text(client, run_id, markdown, "summary.md")
-        tracking.log_values(client, run_id, metrics={f"stage_seconds_{k}": v for k, v in seconds.items()})
+        tracking.log_values(
+            client, run_id, metrics={f"stage_seconds_{k}": v for k, v in seconds.items()}
+        )
         tracking.end_run(client, run_id, "FINISHED")
         return summary
     except BaseException as error:
-        tracking.log_values(client, run_id, tags={"mleng.error": f"{type(error).__name__}: {error}"})
+        tracking.log_values(
+            client, run_id, tags={"mleng.error": f"{type(error).__name__}: {error}"}
+        )
         tracking.end_run(client, run_id, "FAILED")
         raise
-

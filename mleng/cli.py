@@ -18,8 +18,14 @@ from rich.table import Table
 from mleng.errors import MlengError
 from mleng.runtime import apply_runtime_defaults
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Machine learning engineering for tabular models.")
-expectations_app = typer.Typer(no_args_is_help=True, help="Great Expectations suites for dataset cards.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Machine learning engineering for tabular models.",
+)
+expectations_app = typer.Typer(
+    no_args_is_help=True, help="Great Expectations suites for dataset cards."
+)
 app.add_typer(expectations_app, name="expectations")
 # Logs and CI are not terminals: rich would wrap tables at 80 columns there.
 console = Console() if sys.stdout.isatty() else Console(width=160)
@@ -28,24 +34,38 @@ errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, w
 
 def fail(error: Exception) -> None:
     """Print a user-facing error without a traceback and exit non-zero."""
-    errors.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True)
+    errors.print(
+        f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True
+    )
     raise typer.Exit(code=2)
 
 
 @app.command()
 def train(
     card: Annotated[Path, typer.Argument(help="Dataset card (YAML), e.g. configs/adult.yaml")],
-    budget: Annotated[int | None, typer.Option(help="Total search evaluations (default: the card's)")] = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Total search evaluations (default: the card's)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for split, search and bootstrap")] = 42,
-    strategy: Annotated[str | None, typer.Option(help="coarse_to_fine | random | grid (default: the card's)")] = None,
-    bootstrap_resamples: Annotated[int, typer.Option(help="Bootstrap resamples for intervals")] = 1000,
+    strategy: Annotated[
+        str | None, typer.Option(help="coarse_to_fine | random | grid (default: the card's)")
+    ] = None,
+    bootstrap_resamples: Annotated[
+        int, typer.Option(help="Bootstrap resamples for intervals")
+    ] = 1000,
 ) -> None:
     """Run the `train` flow on CARD: validate, search, evaluate, register."""
     apply_runtime_defaults()
     if strategy is not None and strategy not in ("coarse_to_fine", "random", "grid"):
-        fail(MlengError(f"--strategy {strategy!r} is not known; use coarse_to_fine, random or grid"))
+        fail(
+            MlengError(f"--strategy {strategy!r} is not known; use coarse_to_fine, random or grid")
+        )
     if budget is not None and budget < 1:
-        fail(MlengError(f"--budget {budget} must be at least 1 (and at least the number of model families in the card)"))
+        fail(
+            MlengError(
+                f"--budget {budget} must be at least 1 (and at least the number of model families in the card)"
+            )
+        )
     try:
         from mleng.card import load_card
 
@@ -54,7 +74,13 @@ def train(
             checked.with_budget(budget)
         from flows.train import train as train_flow
 
-        summary = train_flow(card_path=str(card), budget=budget, seed=seed, strategy=strategy, bootstrap_resamples=bootstrap_resamples)
+        summary = train_flow(
+            card_path=str(card),
+            budget=budget,
+            seed=seed,
+            strategy=strategy,
+            bootstrap_resamples=bootstrap_resamples,
+        )
     except MlengError as error:
         fail(error)
     print_summary(summary)
@@ -64,24 +90,36 @@ def print_summary(summary) -> None:
     """The end-of-run tables, then where to look next."""
     overview = Table(title=f"mleng train: {summary.card_name}", show_header=False)
     overview.add_row("data validation", summary.validation)
-    overview.add_row("rows train / test", f"{summary.rows.get('train')} / {summary.rows.get('test')}")
+    overview.add_row(
+        "rows train / test", f"{summary.rows.get('train')} / {summary.rows.get('test')}"
+    )
     for name, value in summary.baselines.items():
         overview.add_row(f"baseline {name} ({summary.metric})", f"{value:.4f}")
     overview.add_row("search", summary.search)
     if summary.decision_rule:
         overview.add_row("decision rule", summary.decision_rule)
-    overview.add_row("registered model", f"{summary.model_name} v{summary.model_version}  aliases: {', '.join(summary.aliases)}")
+    overview.add_row(
+        "registered model",
+        f"{summary.model_name} v{summary.model_version}  aliases: {', '.join(summary.aliases)}",
+    )
     overview.add_row("promotion", f"{summary.decision}: {summary.reason}")
-    overview.add_row("MLflow parent run", f"{summary.parent_run_id} (experiment {summary.experiment_id})")
+    overview.add_row(
+        "MLflow parent run", f"{summary.parent_run_id} (experiment {summary.experiment_id})"
+    )
     console.print(overview)
 
     families = Table(title=f"Best configuration per family (CV {summary.metric})")
     for column in ("family", "CV mean", "CV std", "trials", "params"):
         families.add_column(column)
     for family, best in summary.best_per_family.items():
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
+        params = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in best["params"].items()
+        )
         name = f"{family} *" if family == summary.best_family else family
-        families.add_row(name, f"{best['score']:.4f}", f"{best['std']:.4f}", str(best["trials"]), params)
+        families.add_row(
+            name, f"{best['score']:.4f}", f"{best['std']:.4f}", str(best["trials"]), params
+        )
     console.print(families)
 
     metrics = Table(title="Test metrics of the new model (95% bootstrap intervals)")
@@ -102,7 +140,11 @@ def print_summary(summary) -> None:
     store = summary.tracking_uri
     console.print(
         "\nOpen the MLflow UI:  "
-        + (f"mlflow ui --backend-store-uri {store} --port 5000" if store.startswith("sqlite") else store)
+        + (
+            f"mlflow ui --backend-store-uri {store} --port 5000"
+            if store.startswith("sqlite")
+            else store
+        )
         + f"   then http://127.0.0.1:5000/#/experiments/{summary.experiment_id}/runs/{summary.parent_run_id}"
         + "\nOpen the Prefect UI: prefect server start --host 127.0.0.1 --port 4200   then http://127.0.0.1:4200"
         + "\n(set PREFECT_API_URL=http://127.0.0.1:4200/api before `mleng train` to see runs there)"
@@ -129,7 +171,9 @@ def expectations_init(
         validation.save_suite(suite, path, overwrite=force)
     except MlengError as error:
         fail(error)
-    console.print(f"wrote {len(suite['expectations'])} expectations to {path}; review the file and commit it")
+    console.print(
+        f"wrote {len(suite['expectations'])} expectations to {path}; review the file and commit it"
+    )
 
 
 def main() -> None:

@@ -44,7 +44,9 @@ class Assessment:
     figures: dict[str, str]
 
 
-def log_figures(client: MlflowClient, run_id: str, figures: dict[str, plt.Figure]) -> dict[str, str]:
+def log_figures(
+    client: MlflowClient, run_id: str, figures: dict[str, plt.Figure]
+) -> dict[str, str]:
     """Save each figure as a PNG artifact under plots/ and return caption -> artifact path."""
     paths = {}
     for name, figure in figures.items():
@@ -78,42 +80,99 @@ def assess_model(
     pipeline = unwrap_pipeline(pipeline)
     test_y = test_rows[card.target]
     figures = plots.render_figures(
-        card.task, test_y, predictions, results, card.positive_label, n_resamples=300, seed=seed, metric=card.metric, intervals=intervals
+        card.task,
+        test_y,
+        predictions,
+        results,
+        card.positive_label,
+        n_resamples=300,
+        seed=seed,
+        metric=card.metric,
+        intervals=intervals,
     )
     figure_paths = log_figures(client, run_id, figures)
 
-    slice_metrics = slices.measure_slices(
-        card.task, test_y, predictions, test_rows, settings.slice_columns, card.positive_label, n_resamples=300, seed=seed
-    ) if settings.slice_columns else []
+    slice_metrics = (
+        slices.measure_slices(
+            card.task,
+            test_y,
+            predictions,
+            test_rows,
+            settings.slice_columns,
+            card.positive_label,
+            n_resamples=300,
+            seed=seed,
+        )
+        if settings.slice_columns
+        else []
+    )
 
     stable_share, robustness_markdown = None, "not measured: the model has no numeric features"
     if columns.numeric:
-        sample = test_rows[columns.all].sample(n=min(settings.robustness_rows, len(test_rows)), random_state=seed)
+        sample = test_rows[columns.all].sample(
+            n=min(settings.robustness_rows, len(test_rows)), random_state=seed
+        )
         output = "prediction" if card.task == "regression" else "proba"
         report = robustness.measure_robustness(
-            pipeline, sample, columns.numeric, settings.robustness_epsilon, settings.robustness_delta, settings.robustness_samples, seed, output
+            pipeline,
+            sample,
+            columns.numeric,
+            settings.robustness_epsilon,
+            settings.robustness_delta,
+            settings.robustness_samples,
+            seed,
+            output,
         )
         stable_share = 1.0 - report.share_sensitive
         robustness_markdown = robustness.render_robustness_markdown(report)
-        tracking.log_values(client, run_id, metrics={"robustness_stable_share": stable_share, "robustness_max_change": report.max_change})
+        tracking.log_values(
+            client,
+            run_id,
+            metrics={
+                "robustness_stable_share": stable_share,
+                "robustness_max_change": report.max_change,
+            },
+        )
 
     shift_markdown = "not measured (evaluation.shift_permutations is 0)"
     if settings.shift_permutations > 0:
         shift_report = shift.detect_shift(
-            train_rows[columns.all], test_rows[columns.all], columns.numeric, columns.categorical,
-            seed=seed, n_permutations=settings.shift_permutations, max_rows=settings.shift_rows,
+            train_rows[columns.all],
+            test_rows[columns.all],
+            columns.numeric,
+            columns.categorical,
+            seed=seed,
+            n_permutations=settings.shift_permutations,
+            max_rows=settings.shift_rows,
         )
         shift_markdown = shift.render_shift_markdown(shift_report)
-        tracking.log_values(client, run_id, metrics={"shift_auc": shift_report.auc, "shift_p_value": shift_report.p_value})
+        tracking.log_values(
+            client,
+            run_id,
+            metrics={"shift_auc": shift_report.auc, "shift_p_value": shift_report.p_value},
+        )
 
     coverage_markdown = "not applicable: the model is not a neural network"
     if isinstance(pipeline[-1], (MLPClassifier, MLPRegressor)):
         tolerance = None if card.task != "regression" else float(test_y.std() * 0.1)
-        coverage_report = coverage.measure_neuron_coverage(pipeline, test_rows[columns.all], test_y.to_numpy(), tolerance=tolerance)
+        coverage_report = coverage.measure_neuron_coverage(
+            pipeline, test_rows[columns.all], test_y.to_numpy(), tolerance=tolerance
+        )
         coverage_markdown = coverage.render_coverage_markdown(coverage_report)
-        figure_paths.update(log_figures(client, run_id, {"neuron_coverage": coverage.plot_coverage_curve(coverage_report)}))
+        figure_paths.update(
+            log_figures(
+                client, run_id, {"neuron_coverage": coverage.plot_coverage_curve(coverage_report)}
+            )
+        )
         tracking.log_values(client, run_id, metrics={"neuron_coverage": coverage_report.coverage})
-    return Assessment(stable_share, robustness_markdown, shift_markdown, coverage_markdown, slice_metrics, figure_paths)
+    return Assessment(
+        stable_share,
+        robustness_markdown,
+        shift_markdown,
+        coverage_markdown,
+        slice_metrics,
+        figure_paths,
+    )
 
 
 def describe_decision(card: DatasetCard, model: BaseEstimator) -> list[str]:
@@ -141,8 +200,15 @@ def publish_model_card(
         version=summary.model_version,
         task=card.task,
         data=model_card.DataFacts(str(card.path), summary.rows, summary.validation),
-        features=describe_decision(card, pipeline) + model_card.describe_pipeline(unwrap_pipeline(pipeline)),
-        search=model_card.SearchFacts(card.search.strategy, card.search.budget, card.metric, summary.best_per_family, summary.best_family),
+        features=describe_decision(card, pipeline)
+        + model_card.describe_pipeline(unwrap_pipeline(pipeline)),
+        search=model_card.SearchFacts(
+            card.search.strategy,
+            card.search.budget,
+            card.metric,
+            summary.best_per_family,
+            summary.best_family,
+        ),
         metrics=intervals,
         baselines=baselines,
         slices=assessment.slices,
@@ -156,6 +222,10 @@ def publish_model_card(
         figures=assessment.figures,
     )
     markdown = model_card.render_model_card(facts)
-    create_markdown_artifact(markdown, key="model-card", description=f"Model card for {summary.model_name} v{summary.model_version}")
+    create_markdown_artifact(
+        markdown,
+        key="model-card",
+        description=f"Model card for {summary.model_name} v{summary.model_version}",
+    )
     tracking.log_text(client, run_id, markdown, "model_card.md")
     return markdown

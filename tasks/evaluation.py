@@ -35,13 +35,22 @@ def evaluate_baselines(
             rule.expression, rule.then, rule.otherwise, card.task, train_features, train_target
         )
     scores = {
-        name: evaluation.compute_metrics(card.task, test_target, evaluation.predict_with(model, test_features), card.positive_label)
+        name: evaluation.compute_metrics(
+            card.task,
+            test_target,
+            evaluation.predict_with(model, test_features),
+            card.positive_label,
+        )
         for name, model in baselines.items()
     }
     tracking.log_values(
         client,
         run_id,
-        metrics={f"baseline_{name}_{metric}": value for name, values in scores.items() for metric, value in values.items()},
+        metrics={
+            f"baseline_{name}_{metric}": value
+            for name, values in scores.items()
+            for metric, value in values.items()
+        },
     )
     return scores
 
@@ -60,14 +69,22 @@ def evaluate_on_test(
     """Test metrics with bootstrap 95% intervals, logged as test_<metric>[_ci_low|_ci_high]."""
     predictions = evaluation.predict_with(pipeline, test_features)
     intervals = evaluation.bootstrap_metrics(
-        card.task, test_target, predictions, card.positive_label, n_resamples=n_resamples, seed=seed, method=card.evaluation.bootstrap_method
+        card.task,
+        test_target,
+        predictions,
+        card.positive_label,
+        n_resamples=n_resamples,
+        seed=seed,
+        method=card.evaluation.bootstrap_method,
     )
     metrics: dict[str, float] = {}
     for name, interval in intervals.items():
         metrics[f"test_{name}"] = interval.estimate
         metrics[f"test_{name}_ci_low"] = interval.low
         metrics[f"test_{name}_ci_high"] = interval.high
-    tracking.log_values(client, run_id, metrics=metrics, params={"bootstrap_resamples": n_resamples})
+    tracking.log_values(
+        client, run_id, metrics=metrics, params={"bootstrap_resamples": n_resamples}
+    )
     return predictions, intervals
 
 
@@ -92,12 +109,25 @@ def compare_with_champion(
         champion_model = registry.load_alias_model(card.model_name, registry.CHAMPION)
         champion = evaluation.predict_with(champion_model, test_rows)
         comparison = evaluation.compare_paired(
-            card.task, card.metric, test_target, champion, challenger, card.positive_label, n_resamples=n_resamples, seed=seed
+            card.task,
+            card.metric,
+            test_target,
+            champion,
+            challenger,
+            card.positive_label,
+            n_resamples=n_resamples,
+            seed=seed,
         )
     except Exception as error:  # noqa: BLE001 - any failure to score means no evidence either way
-        return promotion.ChampionComparison(champion_version, unavailable_reason=f"{type(error).__name__}: {error}")
+        return promotion.ChampionComparison(
+            champion_version, unavailable_reason=f"{type(error).__name__}: {error}"
+        )
     return promotion.ChampionComparison(
-        champion_version, comparison.difference, comparison.low, comparison.high, comparison.probability_better
+        champion_version,
+        comparison.difference,
+        comparison.low,
+        comparison.high,
+        comparison.probability_better,
     )
 
 

@@ -27,10 +27,19 @@ def report_features(
 ) -> dict:
     """Per feature: predictive power, cost, reliability and strong associations with the others."""
     report = build_features_report(
-        train_features, train_target, test_features, card.task, columns.numeric, columns.categorical, settings=card.features, seed=seed
+        train_features,
+        train_target,
+        test_features,
+        card.task,
+        columns.numeric,
+        columns.categorical,
+        settings=card.features,
+        seed=seed,
     )
     markdown = render_features_markdown(report)
-    create_markdown_artifact(markdown, key="features-report", description=f"Features of {card.name}")
+    create_markdown_artifact(
+        markdown, key="features-report", description=f"Features of {card.name}"
+    )
     tracking.log_text(client, run_id, markdown, "features/report.md")
     tracking.log_json(client, run_id, report, "features/report.json")
     return report

@@ -27,10 +27,14 @@ from mleng.tracking import runs as tracking
 @task(cache_policy=NO_CACHE)
 def sample_data(frame: pd.DataFrame, card: DatasetCard, seed: int) -> pd.DataFrame:
     """Cap the rows as the card's sampling settings say (random, systematic or stratified)."""
-    return sampling.limit_rows(frame, card.data_checks.sampling, card.target, seed, regression=card.task == "regression")
+    return sampling.limit_rows(
+        frame, card.data_checks.sampling, card.target, seed, regression=card.task == "regression"
+    )
 
 
-def enforce_policies(findings: list, frame: pd.DataFrame, stage: str, source: str) -> quality.PolicyOutcome:
+def enforce_policies(
+    findings: list, frame: pd.DataFrame, stage: str, source: str
+) -> quality.PolicyOutcome:
     """Apply fail / warn / drop; a failure stops the flow with every reason listed."""
     outcome = quality.apply_policies(findings, frame)
     if outcome.fail_messages:
@@ -50,7 +54,12 @@ def log_figure(client: MlflowClient, run_id: str, figure: plt.Figure, artifact_f
 
 @task(cache_policy=NO_CACHE)
 def check_data(
-    frame: pd.DataFrame, card: DatasetCard, columns: FeatureColumns, seed: int, client: MlflowClient, run_id: str
+    frame: pd.DataFrame,
+    card: DatasetCard,
+    columns: FeatureColumns,
+    seed: int,
+    client: MlflowClient,
+    run_id: str,
 ) -> tuple[pd.DataFrame, FeatureColumns]:
     """Answer the five data questions, detect leakage and biased samples or labels, apply the policies."""
     settings = card.data_checks.model_copy(update={"seed": seed})
@@ -59,10 +68,20 @@ def check_data(
     bias_sections = []
     if settings.reference_path is not None:
         reference = quality.read_reference_sample(settings.reference_path)
-        bias_sections.append(quality.compare_with_reference(frame, reference, columns.all, settings))
+        bias_sections.append(
+            quality.compare_with_reference(frame, reference, columns.all, settings)
+        )
     if settings.sensitive_columns:
-        bias_sections.append(quality.measure_label_rates(frame, card.target, card.task, card.positive_label, settings))
-    findings = [*report.findings, *leakage.findings, *(f for section in bias_sections for f in section.findings)]
+        bias_sections.append(
+            quality.measure_label_rates(
+                frame, card.target, card.task, card.positive_label, settings
+            )
+        )
+    findings = [
+        *report.findings,
+        *leakage.findings,
+        *(f for section in bias_sections for f in section.findings),
+    ]
 
     markdown = "\n\n".join(
         [
@@ -71,18 +90,36 @@ def check_data(
             *("# Bias\n\n" + quality.render_bias_markdown(section) for section in bias_sections),
         ]
     )
-    create_markdown_artifact(markdown, key="data-report", description=f"Data report for {card.path}")
+    create_markdown_artifact(
+        markdown, key="data-report", description=f"Data report for {card.path}"
+    )
     tracking.log_text(client, run_id, markdown, "data_report/report.md")
     tracking.log_json(
         client,
         run_id,
-        {"report": report.to_dict(), "leakage": leakage.to_dict(), "bias": [s.to_dict() for s in bias_sections]},
+        {
+            "report": report.to_dict(),
+            "leakage": leakage.to_dict(),
+            "bias": [s.to_dict() for s in bias_sections],
+        },
         "data_report/report.json",
     )
     if report.learning_curve is not None:
-        log_figure(client, run_id, quality.plot_learning_curve(report.learning_curve), "data_report/learning_curve.png")
-    log_figure(client, run_id, quality.plot_missing_values(report.usability), "data_report/missing_values.png")
-    counts = {policy: sum(f.policy == policy for f in findings) for policy in ("fail", "warn", "drop")}
+        log_figure(
+            client,
+            run_id,
+            quality.plot_learning_curve(report.learning_curve),
+            "data_report/learning_curve.png",
+        )
+    log_figure(
+        client,
+        run_id,
+        quality.plot_missing_values(report.usability),
+        "data_report/missing_values.png",
+    )
+    counts = {
+        policy: sum(f.policy == policy for f in findings) for policy in ("fail", "warn", "drop")
+    }
     tracking.log_values(
         client,
         run_id,
@@ -97,12 +134,16 @@ def check_data(
         [c for c in columns.categorical if c not in outcome.dropped_columns],
     )
     if outcome.dropped_columns:
-        tracking.log_values(client, run_id, tags={"data.dropped_columns": ",".join(outcome.dropped_columns)})
+        tracking.log_values(
+            client, run_id, tags={"data.dropped_columns": ",".join(outcome.dropped_columns)}
+        )
     return outcome.frame, kept
 
 
 @task(cache_policy=NO_CACHE)
-def check_split(train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, client: MlflowClient, run_id: str) -> None:
+def check_split(
+    train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, client: MlflowClient, run_id: str
+) -> None:
     """Rows shared by train and test, and time overlap of a temporal split, inflate the test score.
 
     A shared row is one equal in every column (target included): rows that merely agree on a few
@@ -113,7 +154,12 @@ def check_split(train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, clie
     if card.timestamp_column:
         findings += quality.detect_temporal_overlap(train, test, card.timestamp_column, settings)
     if findings:
-        tracking.log_text(client, run_id, quality.render_findings_markdown(findings), "data_report/split_checks.md")
+        tracking.log_text(
+            client,
+            run_id,
+            quality.render_findings_markdown(findings),
+            "data_report/split_checks.md",
+        )
     outcome = enforce_policies(findings, train, "Split", str(card.path))
     for warning in outcome.warnings:
         print(f"split check warning: {warning}")
@@ -121,7 +167,11 @@ def check_split(train: pd.DataFrame, test: pd.DataFrame, card: DatasetCard, clie
 
 @task(cache_policy=NO_CACHE)
 def measure_group_fairness(
-    card: DatasetCard, test_rows: pd.DataFrame, predictions: Predictions, client: MlflowClient, run_id: str
+    card: DatasetCard,
+    test_rows: pd.DataFrame,
+    predictions: Predictions,
+    client: MlflowClient,
+    run_id: str,
 ) -> None:
     """Model metrics per group of each sensitive column, with intervals, flagging large gaps."""
     settings = card.data_checks
@@ -129,17 +179,31 @@ def measure_group_fairness(
         return
     y_true = test_rows[card.target].to_numpy()
     y_score = None
-    metrics = ["mae", "rmse"] if card.task == "regression" else ["accuracy", "true_positive_rate", "false_positive_rate"]
+    metrics = (
+        ["mae", "rmse"]
+        if card.task == "regression"
+        else ["accuracy", "true_positive_rate", "false_positive_rate"]
+    )
     if card.task == "binary" and predictions.proba is not None and predictions.classes is not None:
-        positive = card.positive_label if card.positive_label is not None else predictions.classes[-1]
+        positive = (
+            card.positive_label if card.positive_label is not None else predictions.classes[-1]
+        )
         y_score = predictions.proba[:, list(predictions.classes).index(positive)]
         metrics.append("roc_auc")
     if card.task == "multiclass":
         metrics = ["accuracy"]
     report = quality.measure_group_performance(
-        test_rows, y_true, np.asarray(predictions.y_pred), settings, metrics, card.positive_label, y_score
+        test_rows,
+        y_true,
+        np.asarray(predictions.y_pred),
+        settings,
+        metrics,
+        card.positive_label,
+        y_score,
     )
     markdown = "# Model metrics per group\n\n" + quality.render_bias_markdown(report)
-    create_markdown_artifact(markdown, key="group-fairness", description="Test metrics per sensitive group")
+    create_markdown_artifact(
+        markdown, key="group-fairness", description="Test metrics per sensitive group"
+    )
     tracking.log_text(client, run_id, markdown, "evaluation/group_fairness.md")
     tracking.log_json(client, run_id, report.to_dict(), "evaluation/group_fairness.json")

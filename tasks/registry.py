@@ -29,11 +29,19 @@ def register_model(
     model_uri = registry.log_pipeline(run_id, pipeline, input_example, numeric_columns)
     tags = {**decision.as_tags(), "mleng.run_id": run_id, "mleng.metric": card.metric}
     tags.update({f"metric.{name}": f"{value:.6g}" for name, value in test_metrics.items()})
-    version = registry.register_version(client, model_uri, card.model_name, run_id, {k: str(v) for k, v in tags.items()})
+    version = registry.register_version(
+        client, model_uri, card.model_name, run_id, {k: str(v) for k, v in tags.items()}
+    )
     registry.set_alias(client, card.model_name, registry.CHALLENGER, version)
     aliases = [registry.CHALLENGER]
     if decision.promote:
         registry.set_alias(client, card.model_name, registry.CHAMPION, version)
         aliases.append(registry.CHAMPION)
-    tracking.log_values(client, run_id, tags={**decision.as_tags(), "model.name": card.model_name, "model.version": version})
-    return registry.RegisteredVersion(card.model_name, version, f"models:/{card.model_name}/{version}", tuple(aliases))
+    tracking.log_values(
+        client,
+        run_id,
+        tags={**decision.as_tags(), "model.name": card.model_name, "model.version": version},
+    )
+    return registry.RegisteredVersion(
+        card.model_name, version, f"models:/{card.model_name}/{version}", tuple(aliases)
+    )

@@ -39,7 +39,12 @@ def choose_candidates(
     """Narrow the card's model families to those its requirements allow; record why."""
     choice = choose_families(card, n_rows, len(columns.all))
     tracking.log_values(
-        client, run_id, tags={"search.families": ",".join(choice.spaces), "search.family_reasons": " | ".join(choice.reasons)}
+        client,
+        run_id,
+        tags={
+            "search.families": ",".join(choice.spaces),
+            "search.family_reasons": " | ".join(choice.reasons),
+        },
     )
     for reason in choice.reasons:
         print(f"algorithm choice: {reason}")
@@ -64,16 +69,31 @@ def evaluate_trial(
     error = ""
     try:
         pipeline = build_pipeline(card, columns, trial.family, trial.params, seed)
-        score = cross_validate_pipeline(pipeline, features, target, card, seed, make_augmenter(card, columns, seed), holdout)
+        score = cross_validate_pipeline(
+            pipeline, features, target, card, seed, make_augmenter(card, columns, seed), holdout
+        )
         mean, std, fit_seconds = score.mean, score.std, score.fit_seconds
-    except (ValueError, ArithmeticError, MemoryError) as failure:  # a bad corner of the space, not a bad flow
-        mean, std, fit_seconds, error = float("nan"), float("nan"), float("nan"), f"{type(failure).__name__}: {failure}"[:500]
+    except (
+        ValueError,
+        ArithmeticError,
+        MemoryError,
+    ) as failure:  # a bad corner of the space, not a bad flow
+        mean, std, fit_seconds, error = (
+            float("nan"),
+            float("nan"),
+            float("nan"),
+            f"{type(failure).__name__}: {failure}"[:500],
+        )
     sign = -1.0 if card.lower_is_better else 1.0
     run_id = tracking.start_run(
         client,
         experiment_id,
         run_name=f"{trial.stage}-{trial.index:03d}-{trial.family}",
-        tags={"search.stage": trial.stage, "search.round": str(trial.round), "model.family": trial.family},
+        tags={
+            "search.stage": trial.stage,
+            "search.round": str(trial.round),
+            "model.family": trial.family,
+        },
         parent_run_id=parent_run_id,
     )
     finite = {
@@ -114,12 +134,21 @@ def choose_validation_rows(
         return None
     holdout = choose_holdout(card, columns, features, target, test_features, seed)
     tracking.log_values(client, run_id, metrics={"validation_rows": int(holdout.sum())})
-    print(f"adversarial validation: {int(holdout.sum())} of {len(features)} search rows, those most like the test rows, score every trial")
+    print(
+        f"adversarial validation: {int(holdout.sum())} of {len(features)} search rows, those most like the test rows, score every trial"
+    )
     return holdout
 
 
 @task(cache_policy=NO_CACHE)
-def refit_best(card: DatasetCard, columns: FeatureColumns, best: TrialResult, features: pd.DataFrame, target: pd.Series, seed: int) -> Pipeline:
+def refit_best(
+    card: DatasetCard,
+    columns: FeatureColumns,
+    best: TrialResult,
+    features: pd.DataFrame,
+    target: pd.Series,
+    seed: int,
+) -> Pipeline:
     """Fit the winning configuration on the whole training part (augmented when the card asks)."""
     pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
     return fit_pipeline(pipeline, features, target, card, make_augmenter(card, columns, seed))
@@ -142,22 +171,36 @@ def tune_decision_threshold(
     Returns the refit pipeline wrapped to decide with that threshold, or unchanged. The folds
     refit unfitted clones of it, so they share its configuration without rebuilding it.
     """
-    choice = tune_out_of_fold_threshold(pipeline, features, target, card, seed, make_augmenter(card, columns, seed), holdout)
+    choice = tune_out_of_fold_threshold(
+        pipeline, features, target, card, seed, make_augmenter(card, columns, seed), holdout
+    )
     if choice is None:
         return pipeline
     metric = choice.metric
     tracking.log_values(
         client,
         run_id,
-        params={"decision_threshold": round(choice.threshold, 6), "decision_threshold_metric": metric},
-        metrics={f"oof_{metric}_at_threshold": choice.score, f"oof_{metric}_at_half": choice.score_at_half},
+        params={
+            "decision_threshold": round(choice.threshold, 6),
+            "decision_threshold_metric": metric,
+        },
+        metrics={
+            f"oof_{metric}_at_threshold": choice.score,
+            f"oof_{metric}_at_half": choice.score_at_half,
+        },
     )
-    print(f"decision threshold {choice.threshold:.4f}: out-of-fold {metric} {choice.score:.4f} (at 0.5: {choice.score_at_half:.4f})")
-    return attach_threshold(pipeline, choice, resolve_positive_label(card, target), features, target)
+    print(
+        f"decision threshold {choice.threshold:.4f}: out-of-fold {metric} {choice.score:.4f} (at 0.5: {choice.score_at_half:.4f})"
+    )
+    return attach_threshold(
+        pipeline, choice, resolve_positive_label(card, target), features, target
+    )
 
 
 @task(cache_policy=NO_CACHE)
-def measure_latency(pipeline: Pipeline, rows: pd.DataFrame, client: MlflowClient, run_id: str) -> float:
+def measure_latency(
+    pipeline: Pipeline, rows: pd.DataFrame, client: MlflowClient, run_id: str
+) -> float:
     """Median single-row prediction latency of the refit pipeline, logged as `latency_ms_p50`."""
     latency = measure_latency_ms(pipeline, rows)
     tracking.log_values(client, run_id, metrics={"latency_ms_p50": latency})

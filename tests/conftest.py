@@ -47,9 +47,19 @@ def run_cli(prefect_server, isolated_store):
     """Run `mleng` as a real process against the test's store and the shared Prefect server."""
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        env = {**os.environ, "PREFECT_API_URL": prefect_server, "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"]}
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": prefect_server,
+            "MLFLOW_TRACKING_URI": os.environ["MLFLOW_TRACKING_URI"],
+        }
         return subprocess.run(
-            [sys.executable, "-m", "mleng.cli", *args], capture_output=True, text=True, env=env, cwd=isolated_store, timeout=600, check=False
+            [sys.executable, "-m", "mleng.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=isolated_store,
+            timeout=600,
+            check=False,
         )
 
     return run

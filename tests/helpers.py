@@ -10,7 +10,16 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT / "data" / "adult.csv.gz"
 ADULT_NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
-ADULT_CATEGORICAL = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex", "native-country"]
+ADULT_CATEGORICAL = [
+    "workclass",
+    "education",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "native-country",
+]
 
 SMALL_SEARCH = {
     "budget": 6,
@@ -28,7 +37,6 @@ SMALL_SEARCH = {
         },
     },
 }
-
 
 
 def write_card(folder: Path, data_path: Path, **overrides) -> Path:

@@ -27,6 +27,7 @@ from mleng.errors import CardError
 
 Task = Literal["binary", "multiclass", "regression"]
 
+
 class DatasetCard(StrictModel):
     """Everything mleng needs to know about a dataset to validate, train and register a model."""
 
@@ -57,16 +58,24 @@ class DatasetCard(StrictModel):
     @classmethod
     def check_unique(cls, columns: list[str] | None) -> list[str] | None:
         if columns is not None and len(set(columns)) != len(columns):
-            raise ValueError(f"columns listed twice: {sorted({c for c in columns if columns.count(c) > 1})}")
+            raise ValueError(
+                f"columns listed twice: {sorted({c for c in columns if columns.count(c) > 1})}"
+            )
         return columns
 
     @model_validator(mode="after")
     def check_consistency(self) -> DatasetCard:
         allowed = REGRESSION_METRICS if self.task == "regression" else CLASSIFICATION_METRICS
         if self.metric is None:
-            self.metric = "rmse" if self.task == "regression" else ("roc_auc" if self.task == "binary" else "log_loss")
+            self.metric = (
+                "rmse"
+                if self.task == "regression"
+                else ("roc_auc" if self.task == "binary" else "log_loss")
+            )
         if self.metric not in allowed:
-            raise ValueError(f"metric '{self.metric}' does not fit task '{self.task}'; use one of {list(allowed)}")
+            raise ValueError(
+                f"metric '{self.metric}' does not fit task '{self.task}'; use one of {list(allowed)}"
+            )
         families = CLASSIFIER_FAMILIES if self.task != "regression" else REGRESSOR_FAMILIES
         if self.search.families is None:
             kind = "regression" if self.task == "regression" else "classification"
@@ -76,11 +85,21 @@ class DatasetCard(StrictModel):
             }
         unknown = sorted(set(self.search.families) - set(families))
         if unknown:
-            raise ValueError(f"unknown model families {unknown} for task '{self.task}'; use any of {list(families)}")
-        declared = [self.target, *self.id_columns, *([self.timestamp_column] if self.timestamp_column else [])]
-        overlap = set(declared) & set((self.categorical_columns or []) + (self.numeric_columns or []))
+            raise ValueError(
+                f"unknown model families {unknown} for task '{self.task}'; use any of {list(families)}"
+            )
+        declared = [
+            self.target,
+            *self.id_columns,
+            *([self.timestamp_column] if self.timestamp_column else []),
+        ]
+        overlap = set(declared) & set(
+            (self.categorical_columns or []) + (self.numeric_columns or [])
+        )
         if overlap:
-            raise ValueError(f"columns {sorted(overlap)} are target/id/timestamp and cannot also be features")
+            raise ValueError(
+                f"columns {sorted(overlap)} are target/id/timestamp and cannot also be features"
+            )
         if self.search.budget < len(self.search.families):
             raise ValueError(
                 f"search budget {self.search.budget} is below the number of model families "
@@ -135,13 +154,17 @@ def load_card(path: str | Path) -> DatasetCard:
     """Read a YAML card; relative data paths resolve against the card's own folder."""
     card_path = Path(path)
     if not card_path.is_file():
-        raise CardError(f"Dataset card {card_path} does not exist; pass the path of a YAML card such as configs/adult.yaml")
+        raise CardError(
+            f"Dataset card {card_path} does not exist; pass the path of a YAML card such as configs/adult.yaml"
+        )
     try:
         data = yaml.safe_load(card_path.read_text())
     except yaml.YAMLError as error:
         raise CardError(f"Dataset card {card_path} is not valid YAML: {error}") from None
     if not isinstance(data, dict):
-        raise CardError(f"Dataset card {card_path} must be a YAML mapping of fields, got {type(data).__name__}")
+        raise CardError(
+            f"Dataset card {card_path} must be a YAML mapping of fields, got {type(data).__name__}"
+        )
     card = validate_card(data, source=str(card_path))
     if not card.path.is_absolute():
         card.path = (card_path.parent / card.path).resolve()

@@ -22,20 +22,36 @@ class HeuristicRule(StrictModel):
 class Requirements(StrictModel):
     """What the model must satisfy, used to choose candidate model families before searching."""
 
-    explainability: bool = Field(default=False, description="a reviewer must read the model: linear families only")
-    larger_than_memory: bool = Field(default=False, description="incremental learners (partial_fit) only")
+    explainability: bool = Field(
+        default=False, description="a reviewer must read the model: linear families only"
+    )
+    larger_than_memory: bool = Field(
+        default=False, description="incremental learners (partial_fit) only"
+    )
     nonlinearity: Literal["unknown", "expected", "none"] = "unknown"
-    max_latency_ms: float | None = Field(default=None, gt=0, description="single-row prediction latency budget")
+    max_latency_ms: float | None = Field(
+        default=None, gt=0, description="single-row prediction latency budget"
+    )
 
 
 class EvaluationSettings(StrictModel):
     """How far the evaluation goes beyond test metrics: slices, robustness, shift, intervals."""
 
     bootstrap_method: Literal["percentile", "bca"] = "percentile"
-    slice_columns: list[str] = Field(default_factory=list, description="metrics with intervals per group of these columns")
-    robustness_epsilon: float = Field(default=0.05, gt=0, description="output change that counts as unstable")
-    robustness_delta: float = Field(default=0.1, gt=0, description="perturbation radius, in each feature's std")
+    slice_columns: list[str] = Field(
+        default_factory=list, description="metrics with intervals per group of these columns"
+    )
+    robustness_epsilon: float = Field(
+        default=0.05, gt=0, description="output change that counts as unstable"
+    )
+    robustness_delta: float = Field(
+        default=0.1, gt=0, description="perturbation radius, in each feature's std"
+    )
     robustness_samples: int = Field(default=10, ge=1)
-    robustness_rows: int = Field(default=1000, ge=10, description="test rows perturbed (a seeded sample)")
-    shift_permutations: int = Field(default=19, ge=0, description="permutations for the no-shift test; 0 skips it")
+    robustness_rows: int = Field(
+        default=1000, ge=10, description="test rows perturbed (a seeded sample)"
+    )
+    shift_permutations: int = Field(
+        default=19, ge=0, description="permutations for the no-shift test; 0 skips it"
+    )
     shift_rows: int = Field(default=5000, ge=100)

@@ -11,10 +11,18 @@ class PromotionPolicy(StrictModel):
     """What a challenger must show before it becomes champion."""
 
     min_metric: float | None = Field(
-        default=None, description="primary metric threshold (a ceiling for losses and errors), on the test estimate"
+        default=None,
+        description="primary metric threshold (a ceiling for losses and errors), on the test estimate",
     )
-    beat_baselines: bool = Field(default=True, description="the primary metric's interval must clear every baseline")
-    beat_champion: bool = Field(default=True, description="paired bootstrap lower bound of the gain must be > 0")
+    beat_baselines: bool = Field(
+        default=True, description="the primary metric's interval must clear every baseline"
+    )
+    beat_champion: bool = Field(
+        default=True, description="paired bootstrap lower bound of the gain must be > 0"
+    )
     robustness_floor: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="minimum share of test rows whose output is stable under perturbation"
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="minimum share of test rows whose output is stable under perturbation",
     )

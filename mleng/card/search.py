@@ -41,10 +41,24 @@ class ParamSpec(StrictModel):
 FamilySpace = dict[str, ParamSpec]
 
 
-CLASSIFIER_FAMILIES = ("logistic_regression", "sgd", "mlp", "random_forest", "extra_trees", "hist_gradient_boosting")
+CLASSIFIER_FAMILIES = (
+    "logistic_regression",
+    "sgd",
+    "mlp",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+)
 
 
-REGRESSOR_FAMILIES = ("ridge", "sgd", "mlp", "random_forest", "extra_trees", "hist_gradient_boosting")
+REGRESSOR_FAMILIES = (
+    "ridge",
+    "sgd",
+    "mlp",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+)
 
 
 _DEFAULT_TREE_SPACE = {
@@ -91,7 +105,9 @@ class SearchConfig(StrictModel):
     cv_folds: int = Field(default=3, ge=2, le=20)
     strategy: Literal["coarse_to_fine", "random", "grid"] = "coarse_to_fine"
     max_rows: int | None = Field(
-        default=10_000, ge=100, description="rows (stratified sample) used to score trials; the winner is refit on all"
+        default=10_000,
+        ge=100,
+        description="rows (stratified sample) used to score trials; the winner is refit on all",
     )
     families: dict[str, FamilySpace] | None = Field(
         default=None, description="model family -> parameter -> range; defaults per task"
@@ -111,5 +127,8 @@ class SearchConfig(StrictModel):
         "on the training rows most like the test rows (their features only, never their labels)",
     )
     adversarial_fraction: float = Field(
-        default=0.2, gt=0.0, lt=0.5, description="share of training rows held out by adversarial validation"
+        default=0.2,
+        gt=0.0,
+        lt=0.5,
+        description="share of training rows held out by adversarial validation",
     )

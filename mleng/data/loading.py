@@ -28,17 +28,25 @@ class FeatureColumns:
 def read_table(path: Path, file_format: str) -> pd.DataFrame:
     """Read a CSV or Parquet file, turning every reader failure into a message that names the file."""
     if not path.exists():
-        raise DataError(f"Data file {path} does not exist; fix 'path' in the dataset card (relative paths resolve against the card's folder)")
+        raise DataError(
+            f"Data file {path} does not exist; fix 'path' in the dataset card (relative paths resolve against the card's folder)"
+        )
     if path.is_dir():
-        raise DataError(f"Data path {path} is a folder, not a file; point 'path' in the dataset card at a {file_format} file")
+        raise DataError(
+            f"Data path {path} is a folder, not a file; point 'path' in the dataset card at a {file_format} file"
+        )
     try:
         if file_format == "parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
-        raise DataError(f"Data file {path} is empty (0 rows, no header); supply a {file_format} file with a header row and data") from None
+        raise DataError(
+            f"Data file {path} is empty (0 rows, no header); supply a {file_format} file with a header row and data"
+        ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first_line = (
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        )
         raise DataError(
             f"Data file {path} cannot be read as {file_format}: {first_line}. "
             f"Check the file is a valid {file_format} file (delimiter, encoding, compression) or fix 'format' in the card"
@@ -54,7 +62,9 @@ def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
     present = target.dropna()
     if card.task == "regression":
         if not pd.api.types.is_numeric_dtype(present):
-            raise DataError(f"Target column '{card.target}' must be numeric for task 'regression' (dtype {present.dtype}); set task to binary or multiclass")
+            raise DataError(
+                f"Target column '{card.target}' must be numeric for task 'regression' (dtype {present.dtype}); set task to binary or multiclass"
+            )
         return target
     labels = pd.unique(present)
     if len(labels) < 2:
@@ -63,8 +73,14 @@ def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
             "a classifier needs at least two classes: check the file or the target column"
         )
     if card.task == "binary" and len(labels) > 2:
-        raise DataError(f"Target column '{card.target}' has {len(labels)} classes but the card says task 'binary'; set task: multiclass")
-    if card.task == "binary" and card.positive_label is not None and card.positive_label not in set(labels):
+        raise DataError(
+            f"Target column '{card.target}' has {len(labels)} classes but the card says task 'binary'; set task: multiclass"
+        )
+    if (
+        card.task == "binary"
+        and card.positive_label is not None
+        and card.positive_label not in set(labels)
+    ):
         matches = [label for label in labels if str(label) == str(card.positive_label)]
         if not matches:
             raise DataError(
@@ -80,7 +96,11 @@ def load_dataset(card: DatasetCard) -> pd.DataFrame:
     frame = read_table(card.path, card.format)
     if frame.empty:
         raise DataError(f"Data file {card.path} has a header but 0 rows; supply data rows")
-    declared = [card.target, *card.id_columns, *([card.timestamp_column] if card.timestamp_column else [])]
+    declared = [
+        card.target,
+        *card.id_columns,
+        *([card.timestamp_column] if card.timestamp_column else []),
+    ]
     declared += [*(card.numeric_columns or []), *(card.categorical_columns or [])]
     missing = [column for column in dict.fromkeys(declared) if column not in frame.columns]
     if missing:
@@ -94,7 +114,11 @@ def load_dataset(card: DatasetCard) -> pd.DataFrame:
 
 def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColumns:
     """Feature columns by kind: the card's lists where given, the column dtypes otherwise."""
-    excluded = {card.target, *card.id_columns, *([card.timestamp_column] if card.timestamp_column else [])}
+    excluded = {
+        card.target,
+        *card.id_columns,
+        *([card.timestamp_column] if card.timestamp_column else []),
+    }
     if card.numeric_columns is not None and card.categorical_columns is not None:
         return FeatureColumns(list(card.numeric_columns), list(card.categorical_columns))
     declared = set(card.numeric_columns or []) | set(card.categorical_columns or [])
@@ -110,7 +134,9 @@ def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColu
         elif card.categorical_columns is None and not is_number:
             categorical.append(column)
     if not numeric and not categorical:
-        raise DataError(f"Data file {card.path} has no feature columns besides target/id/timestamp; add feature columns to the data")
+        raise DataError(
+            f"Data file {card.path} has no feature columns besides target/id/timestamp; add feature columns to the data"
+        )
     return FeatureColumns(numeric, categorical)
 
 
@@ -119,7 +145,9 @@ def select_features(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFram
     return frame[columns.all]
 
 
-def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_dataset(
+    frame: pd.DataFrame, card: DatasetCard, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train/test split: temporal when the card has a timestamp, stratified for classification, seeded."""
     frame = frame[frame[card.target].notna()]
     if card.timestamp_column:
@@ -127,7 +155,9 @@ def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd
         try:
             train, test = split_temporal(ordered, "_order", card.test_size, gap=window_gap(card))
         except ValueError as error:
-            raise DataError(f"Data file {card.path} ({len(frame)} rows) cannot be split in time: {error}") from None
+            raise DataError(
+                f"Data file {card.path} ({len(frame)} rows) cannot be split in time: {error}"
+            ) from None
         train, test = train.drop(columns="_order"), test.drop(columns="_order")
     else:
         stratify = None
@@ -139,11 +169,17 @@ def split_dataset(frame: pd.DataFrame, card: DatasetCard, seed: int) -> tuple[pd
                     "at least 2 rows per class: add rows or merge the rare class"
                 )
             stratify = frame[card.target]
-        train, test = train_test_split(frame, test_size=card.test_size, random_state=seed, stratify=stratify)
+        train, test = train_test_split(
+            frame, test_size=card.test_size, random_state=seed, stratify=stratify
+        )
     if len(train) == 0 or len(test) == 0:
-        raise DataError(f"Data file {card.path} has {len(frame)} labelled rows, too few to split with test_size {card.test_size}; add rows")
+        raise DataError(
+            f"Data file {card.path} has {len(frame)} labelled rows, too few to split with test_size {card.test_size}; add rows"
+        )
     if card.task != "regression" and train[card.target].nunique() < 2:
-        raise DataError(f"The training part has a single class of '{card.target}' after the split; add rows of the other classes")
+        raise DataError(
+            f"The training part has a single class of '{card.target}' after the split; add rows of the other classes"
+        )
     return train, test
 
 
@@ -164,18 +200,26 @@ def build_examples(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
     if settings is None:
         return frame
     if not card.timestamp_column:
-        raise DataError(f"Card for {card.path} sets features.windows but no timestamp_column; name the column that orders the series")
-    examples = build_window_examples(frame, card.timestamp_column, [card.target], settings, target_column=card.target)
+        raise DataError(
+            f"Card for {card.path} sets features.windows but no timestamp_column; name the column that orders the series"
+        )
+    examples = build_window_examples(
+        frame, card.timestamp_column, [card.target], settings, target_column=card.target
+    )
     if examples.empty:
         raise DataError(
             f"Data file {card.path} ({len(frame)} rows) gives no complete window of length {settings.length}; "
             "lower features.windows.length or supply a longer series"
         )
-    examples = examples.drop(columns=["window_start", "window_end"]).rename(columns={"target_time": card.timestamp_column})
+    examples = examples.drop(columns=["window_start", "window_end"]).rename(
+        columns={"target_time": card.timestamp_column}
+    )
     return examples.reset_index(drop=True)
 
 
-def cap_rows(features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int) -> tuple[pd.DataFrame, pd.Series]:
+def cap_rows(
+    features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int
+) -> tuple[pd.DataFrame, pd.Series]:
     """A seeded (stratified for classification) sample of at most `search.max_rows` rows for scoring trials.
 
     Trials rank configurations; a sample ranks them nearly as well at a fraction of the cost, and
@@ -187,5 +231,7 @@ def cap_rows(features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed:
     if card.timestamp_column:  # keep the most recent rows, in order, for time-ordered folds
         return features.iloc[-limit:], target.iloc[-limit:]
     stratify = target if card.task != "regression" and target.value_counts().min() >= 2 else None
-    sample_x, _, sample_y, _ = train_test_split(features, target, train_size=limit, random_state=seed, stratify=stratify)
+    sample_x, _, sample_y, _ = train_test_split(
+        features, target, train_size=limit, random_state=seed, stratify=stratify
+    )
     return sample_x, sample_y

@@ -16,7 +16,9 @@ from sklearn.base import BaseEstimator
 class RuleBaseline(BaseEstimator):
     """Predicts with a fixed rule; `fit` only learns the label set, never the rule."""
 
-    def __init__(self, expression: str = "", then: Any = None, otherwise: Any = None, task: str = "binary"):
+    def __init__(
+        self, expression: str = "", then: Any = None, otherwise: Any = None, task: str = "binary"
+    ):
         self.expression = expression
         self.then = then
         self.otherwise = otherwise
@@ -26,7 +28,11 @@ class RuleBaseline(BaseEstimator):
         self._evaluate(X)  # a rule that cannot run fails at fit time, naming the expression
         if self.task != "regression":
             self.classes_ = np.unique(np.asarray(y))
-            missing = [label for label in (self.then, self.otherwise) if label not in set(self.classes_.tolist())]
+            missing = [
+                label
+                for label in (self.then, self.otherwise)
+                if label not in set(self.classes_.tolist())
+            ]
             if missing:
                 raise ValueError(
                     f"heuristic_baseline labels {missing} are not target values {self.classes_.tolist()}; fix then/otherwise in the card"
@@ -56,9 +62,13 @@ class RuleBaseline(BaseEstimator):
         labels = self.predict(X)
         proba = (labels[:, None] == self.classes_[None, :]).astype(float)
         # Log loss of a hard rule would be infinite on every miss; keep it finite but punishing.
-        return np.clip(proba, 1e-3, 1 - 1e-3) / np.clip(proba, 1e-3, 1 - 1e-3).sum(axis=1, keepdims=True)
+        return np.clip(proba, 1e-3, 1 - 1e-3) / np.clip(proba, 1e-3, 1 - 1e-3).sum(
+            axis=1, keepdims=True
+        )
 
 
-def fit_heuristic_baseline(expression: str, then: Any, otherwise: Any, task: str, X_train: pd.DataFrame, y_train: Any) -> RuleBaseline:
+def fit_heuristic_baseline(
+    expression: str, then: Any, otherwise: Any, task: str, X_train: pd.DataFrame, y_train: Any
+) -> RuleBaseline:
     """The card's rule as a fitted baseline."""
     return RuleBaseline(expression, then, otherwise, task).fit(X_train, y_train)

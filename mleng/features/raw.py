@@ -16,7 +16,11 @@ from sklearn.utils.validation import check_is_fitted
 class RawInputCoercer(TransformerMixin, BaseEstimator):
     """Select the model's input columns from a raw frame and give each its training dtype."""
 
-    def __init__(self, numeric_columns: tuple[str, ...] | list[str] = (), categorical_columns: tuple[str, ...] | list[str] = ()):
+    def __init__(
+        self,
+        numeric_columns: tuple[str, ...] | list[str] = (),
+        categorical_columns: tuple[str, ...] | list[str] = (),
+    ):
         self.numeric_columns = numeric_columns
         self.categorical_columns = categorical_columns
 
@@ -35,7 +39,9 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
             coerced[column] = values.where(np.isfinite(values))
         for column in self.categorical_columns:
             values = X[column]
-            coerced[column] = values.astype(object).where(values.isna(), values.astype(str)).astype(object)
+            coerced[column] = (
+                values.astype(object).where(values.isna(), values.astype(str)).astype(object)
+            )
         return pd.DataFrame(coerced, index=X.index)[self.columns_]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
@@ -44,7 +50,13 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
 
     def _check_columns(self, X: pd.DataFrame) -> None:
         if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"the model expects a pandas DataFrame of raw rows, got {type(X).__name__}")
-        missing = [c for c in [*self.numeric_columns, *self.categorical_columns] if c not in X.columns]
+            raise TypeError(
+                f"the model expects a pandas DataFrame of raw rows, got {type(X).__name__}"
+            )
+        missing = [
+            c for c in [*self.numeric_columns, *self.categorical_columns] if c not in X.columns
+        ]
         if missing:
-            raise ValueError(f"input rows lack the model's columns {missing}; send every column of the model signature")
+            raise ValueError(
+                f"input rows lack the model's columns {missing}; send every column of the model signature"
+            )

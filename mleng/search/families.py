@@ -54,7 +54,9 @@ def choose_families(card: DatasetCard, n_rows: int, n_features: int) -> FamilyCh
     if needs.larger_than_memory:
         if "sgd" not in spaces:
             spaces["sgd"] = default_space("sgd", card.task)
-            reasons.append("data larger than memory: added the incremental learner 'sgd' (partial_fit)")
+            reasons.append(
+                "data larger than memory: added the incremental learner 'sgd' (partial_fit)"
+            )
         keep(INCREMENTAL, "data larger than memory needs partial_fit")
     if needs.explainability:
         keep(LINEAR, "explainability required: only linear models have readable coefficients")
@@ -62,20 +64,33 @@ def choose_families(card: DatasetCard, n_rows: int, n_features: int) -> FamilyCh
         keep(LINEAR, "the card expects a linear relation")
     elif needs.nonlinearity == "expected":
         if set(spaces) - LINEAR:
-            keep(set(spaces) - LINEAR, "the card expects non-linearity, which linear families cannot fit")
+            keep(
+                set(spaces) - LINEAR,
+                "the card expects non-linearity, which linear families cannot fit",
+            )
         else:
-            reasons.append("the card expects non-linearity but only linear families remain; they are kept")
+            reasons.append(
+                "the card expects non-linearity but only linear families remain; they are kept"
+            )
     if needs.max_latency_ms is not None and needs.max_latency_ms < FOREST_LATENCY_FLOOR_MS:
-        keep(set(spaces) - FORESTS, f"latency budget {needs.max_latency_ms} ms is below {FOREST_LATENCY_FLOOR_MS:.0f} ms per row")
+        keep(
+            set(spaces) - FORESTS,
+            f"latency budget {needs.max_latency_ms} ms is below {FOREST_LATENCY_FLOOR_MS:.0f} ms per row",
+        )
     if n_features > WIDE_DATA_RATIO * n_rows and len(set(spaces) & LINEAR) > 0:
-        keep(LINEAR, f"{n_features} features for {n_rows} rows: wide data favours regularised linear models")
+        keep(
+            LINEAR,
+            f"{n_features} features for {n_rows} rows: wide data favours regularised linear models",
+        )
     if not spaces:
         raise CardError(
             f"The requirements in card '{card.name}' leave no model family to search ({'; '.join(reasons)}); "
             "relax a requirement or add a family that meets them under search.families"
         )
     if card.search.budget < len(spaces):
-        raise CardError(f"search budget {card.search.budget} is below the {len(spaces)} families left by the requirements; raise it")
+        raise CardError(
+            f"search budget {card.search.budget} is below the {len(spaces)} families left by the requirements; raise it"
+        )
     if not reasons:
         reasons.append("no requirement narrowed the card's families")
     return FamilyChoice(spaces, reasons)

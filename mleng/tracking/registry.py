@@ -50,7 +50,9 @@ def pinned_requirements() -> list[str]:
     ]
 
 
-def build_signature(example: pd.DataFrame, predictions: Any, numeric_columns: list[str]) -> ModelSignature:
+def build_signature(
+    example: pd.DataFrame, predictions: Any, numeric_columns: list[str]
+) -> ModelSignature:
     """A signature over the raw input columns, numeric columns typed `Any`.
 
     MLflow has no nullable integer: a column typed long rejects a row with a missing value, and
@@ -69,7 +71,9 @@ def build_signature(example: pd.DataFrame, predictions: Any, numeric_columns: li
     return ModelSignature(inputs=Schema(inputs), outputs=signature.outputs)
 
 
-def log_pipeline(run_id: str, pipeline: Pipeline, input_example: pd.DataFrame, numeric_columns: list[str]) -> str:
+def log_pipeline(
+    run_id: str, pipeline: Pipeline, input_example: pd.DataFrame, numeric_columns: list[str]
+) -> str:
     """Log the fitted pipeline under a run with a signature over the raw input columns; return its URI.
 
     cloudpickle, not skops: skops refuses common fitted pipelines (numpy dtypes, tree predictors).
@@ -90,12 +94,17 @@ def log_pipeline(run_id: str, pipeline: Pipeline, input_example: pd.DataFrame, n
     return info.model_uri
 
 
-def register_version(client: MlflowClient, model_uri: str, name: str, run_id: str, tags: dict[str, str]) -> str:
+def register_version(
+    client: MlflowClient, model_uri: str, name: str, run_id: str, tags: dict[str, str]
+) -> str:
     """Create a new version of `name` from a logged model; return the version number."""
     try:
         client.get_registered_model(name)
     except MlflowException:
-        client.create_registered_model(name, description="Registered by mleng; see the version tags for each promotion decision.")
+        client.create_registered_model(
+            name,
+            description="Registered by mleng; see the version tags for each promotion decision.",
+        )
     version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
     return str(version.version)
 

@@ -89,7 +89,9 @@ def log_values(
         for key, value in (metrics or {}).items()
         if value is not None
     ]
-    param_items = [Param(key, str(value)[:6000]) for key, value in _flatten("", params or {}).items()]
+    param_items = [
+        Param(key, str(value)[:6000]) for key, value in _flatten("", params or {}).items()
+    ]
     tag_items = [RunTag(key, str(value)[:5000]) for key, value in (tags or {}).items()]
     for start in range(0, len(metric_items), 1000):
         client.log_batch(run_id, metrics=metric_items[start : start + 1000])
@@ -118,6 +120,8 @@ def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED") -> None
     client.set_terminated(run_id, status=status)
 
 
-def run_url(client: MlflowClient, experiment_id: str, run_id: str, ui_base: str = "http://127.0.0.1:5000") -> str:
+def run_url(
+    client: MlflowClient, experiment_id: str, run_id: str, ui_base: str = "http://127.0.0.1:5000"
+) -> str:
     """The address of a run in the MLflow UI."""
     return f"{ui_base}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -45,7 +45,14 @@ _FIXED: dict[str, dict[str, Any]] = {
     "sgd": {"max_iter": 2000, "tol": 1e-4},
     "mlp": {"max_iter": 300, "early_stopping": True},
 }
-_SEEDED = {"logistic_regression", "sgd", "mlp", "random_forest", "extra_trees", "hist_gradient_boosting"}
+_SEEDED = {
+    "logistic_regression",
+    "sgd",
+    "mlp",
+    "random_forest",
+    "extra_trees",
+    "hist_gradient_boosting",
+}
 _SGD_CLASSIFIER_LOSS = {"loss": "log_loss"}
 
 
@@ -53,7 +60,9 @@ def build_estimator(family: str, params: dict[str, Any], task: str, seed: int) -
     """An unfitted estimator of `family` with the searched `params` on top of fixed defaults."""
     registry = _REGRESSORS if task == "regression" else _CLASSIFIERS
     if family not in registry:
-        raise ValueError(f"unknown model family '{family}' for task '{task}'; use one of {sorted(registry)}")
+        raise ValueError(
+            f"unknown model family '{family}' for task '{task}'; use one of {sorted(registry)}"
+        )
     settings = {**_FIXED.get(family, {}), **params}
     if family == "mlp":  # searched as numbers, so a coarse-to-fine box can shrink around them
         units, layers = int(settings.pop("hidden_units", 64)), int(settings.pop("hidden_layers", 1))

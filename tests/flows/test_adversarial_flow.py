@@ -21,7 +21,9 @@ def adversarial_card(isolated_store: Path, adult_frame: pd.DataFrame) -> Path:
         "budget": 2,
         "validation": "adversarial",
         "adversarial_fraction": 0.25,
-        "families": {"logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}},
+        "families": {
+            "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
+        },
     }
     return write_card_with_suite(isolated_store, data_path, search=search)
 
@@ -37,7 +39,10 @@ def test_trials_are_scored_on_the_adversarially_chosen_rows(prefect_server, adve
     assert summary.search == "coarse_to_fine, 2 of 2 evaluations, validation adversarial"
     assert parent.data.metrics["validation_rows"] == round(0.25 * summary.rows["train"])
     experiment = client.get_experiment_by_name("adult_test")
-    children = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
     assert len(children) == 2
     assert all(run.data.metrics["cv_roc_auc_std"] == 0.0 for run in children)  # one held-out split
     assert all(run.data.metrics["cv_roc_auc_mean"] > 0.8 for run in children)

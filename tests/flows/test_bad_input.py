@@ -29,7 +29,9 @@ def store_with_champion(isolated_store: Path, adult_frame: pd.DataFrame) -> Path
     features = adult_frame.drop(columns=["class"]).head(20)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
-            DummyClassifier().fit(features, adult_frame["class"].head(20)), name="model", serialization_format="cloudpickle"
+            DummyClassifier().fit(features, adult_frame["class"].head(20)),
+            name="model",
+            serialization_format="cloudpickle",
         )
     version = mlflow.register_model(info.model_uri, MODEL).version
     MlflowClient().set_registered_model_alias(MODEL, "champion", version)
@@ -52,7 +54,9 @@ def break_missing_file(folder: Path, frame: pd.DataFrame) -> list[str]:
 
 
 def break_unreadable_csv(folder: Path, frame: pd.DataFrame) -> list[str]:
-    (folder / "adult_sample.csv").write_bytes(gzip.compress(b"a,b\n1,2\n") + b"\x00\xff trailing garbage")
+    (folder / "adult_sample.csv").write_bytes(
+        gzip.compress(b"a,b\n1,2\n") + b"\x00\xff trailing garbage"
+    )
     return []
 
 
@@ -111,13 +115,18 @@ CASES = {
     "unknown card field": (break_unknown_card_field, r"targett: unknown field"),
     "wrong type in card": (break_card_type, r"search\.cv_folds"),
     "budget below families": (break_budget, r"budget 2 is below the number of model families"),
-    "data breaks its suite": (break_expectations, r"failed \d+ of \d+ expectations.*column 'age': 101 bad rows.*column 'education': \d+ bad rows"),
+    "data breaks its suite": (
+        break_expectations,
+        r"failed \d+ of \d+ expectations.*column 'age': 101 bad rows.*column 'education': \d+ bad rows",
+    ),
     "missing suite": (break_missing_suite, r"mleng expectations init"),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_exits_with_a_clear_message_and_leaves_the_registry_unchanged(run_cli, store_with_champion, adult_frame, case):
+def test_bad_input_exits_with_a_clear_message_and_leaves_the_registry_unchanged(
+    run_cli, store_with_champion, adult_frame, case
+):
     breaker, message = CASES[case]
     before = registry_snapshot()
     extra = breaker(store_with_champion, adult_frame)

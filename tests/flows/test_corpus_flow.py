@@ -41,7 +41,10 @@ def write_case(folder: Path, name: str) -> Path:
     suite_path = folder / "suite.json"
     if not suite_path.exists():
         columns = infer_feature_columns(clean, clean_card)
-        validation.save_suite(validation.build_suite(clean, clean_card, columns.numeric, columns.categorical), suite_path)
+        validation.save_suite(
+            validation.build_suite(clean, clean_card, columns.numeric, columns.categorical),
+            suite_path,
+        )
     case.frame.to_csv(folder / "data.csv", index=False)
     card = json.loads(case.card().model_dump_json())
     card.update(
@@ -70,7 +73,9 @@ def registered_versions() -> list:
 
 
 @pytest.mark.parametrize("name", list(STOPPING_CASES))
-def test_corrupted_variant_stops_the_flow_naming_the_column_and_registers_nothing(prefect_server, isolated_store, name):
+def test_corrupted_variant_stops_the_flow_naming_the_column_and_registers_nothing(
+    prefect_server, isolated_store, name
+):
     from flows.train import train
 
     card = write_case(isolated_store, name)
@@ -89,19 +94,29 @@ def test_shuffled_labels_train_but_fail_the_promotion_gate(prefect_server, isola
     card = write_case(isolated_store, "shuffled_labels")
     load_adult_sample(2000, seed=99).to_csv(isolated_store / "reference.csv", index=False)
     settings = yaml.safe_load(card.read_text())
-    settings["data_checks"].update(sensitive_columns=["sex"], reference_path=str(isolated_store / "reference.csv"))
+    settings["data_checks"].update(
+        sensitive_columns=["sex"], reference_path=str(isolated_store / "reference.csv")
+    )
     settings["evaluation"] = {"slice_columns": ["sex"]}
     card.write_text(yaml.safe_dump(settings))
     summary = train(card_path=str(card), seed=0, bootstrap_resamples=200)
     assert summary.decision == "kept_champion" and "champion" not in summary.aliases
     assert "beat_baselines" in summary.reason
-    local = MlflowClient().download_artifacts(summary.parent_run_id, "data_report/report.json", str(isolated_store))
+    local = MlflowClient().download_artifacts(
+        summary.parent_run_id, "data_report/report.json", str(isolated_store)
+    )
     report = json.loads(Path(local).read_text())
     detectors = {finding["detector"] for finding in report["report"]["findings"]}
     assert "learning_curve" in detectors
-    assert next(section["comparisons"] for section in report["bias"])  # the reference sample was compared
+    assert next(
+        section["comparisons"] for section in report["bias"]
+    )  # the reference sample was compared
     client = MlflowClient()
     artifacts = {item.path for item in client.list_artifacts(summary.parent_run_id, "evaluation")}
     assert "evaluation/group_fairness.json" in artifacts
-    card_text = Path(client.download_artifacts(summary.parent_run_id, "model_card.md", str(isolated_store))).read_text()
-    assert "## Slices" in card_text and "Female" in card_text and "FAILED beat_baselines" in card_text
+    card_text = Path(
+        client.download_artifacts(summary.parent_run_id, "model_card.md", str(isolated_store))
+    ).read_text()
+    assert (
+        "## Slices" in card_text and "Female" in card_text and "FAILED beat_baselines" in card_text
+    )

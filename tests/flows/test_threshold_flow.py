@@ -24,9 +24,16 @@ def rare_card(isolated_store: Path) -> Path:
     search = {
         "budget": 3,
         "cv_folds": 3,
-        "families": {"logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}},
+        "families": {
+            "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
+        },
     }
-    card = write_card_with_suite(isolated_store, data_path, search=search, imbalance={"threshold_metric": "balanced_accuracy"})
+    card = write_card_with_suite(
+        isolated_store,
+        data_path,
+        search=search,
+        imbalance={"threshold_metric": "balanced_accuracy"},
+    )
     return card
 
 

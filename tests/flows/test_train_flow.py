@@ -38,7 +38,9 @@ def registry_state(name: str) -> tuple[list[str], dict[str, str]]:
     return versions, {k: str(v) for k, v in model.aliases.items()}
 
 
-def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champion(prefect_server, adult_card, adult_frame):
+def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champion(
+    prefect_server, adult_card, adult_frame
+):
     from flows.train import train
 
     summary = train(card_path=str(adult_card), budget=9, seed=1, bootstrap_resamples=300)
@@ -48,14 +50,24 @@ def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champi
     parent = client.get_run(summary.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["prefect.flow_run_id"]
-    children = client.search_runs([experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    children = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+    )
     stages = {run.data.tags["search.stage"] for run in children}
     assert len(children) == 9 and stages == {"coarse", "fine"}
-    assert all("cv_roc_auc_mean" in run.data.metrics and "fit_seconds" in run.data.metrics for run in children)
+    assert all(
+        "cv_roc_auc_mean" in run.data.metrics and "fit_seconds" in run.data.metrics
+        for run in children
+    )
 
     metrics = parent.data.metrics
     for name in ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss"):
-        assert metrics[f"test_{name}_ci_low"] <= metrics[f"test_{name}"] <= metrics[f"test_{name}_ci_high"]
+        assert (
+            metrics[f"test_{name}_ci_low"]
+            <= metrics[f"test_{name}"]
+            <= metrics[f"test_{name}_ci_high"]
+        )
     assert metrics["test_roc_auc"] > metrics["baseline_zero_rule_roc_auc"] + 0.2
     assert metrics["test_roc_auc"] > 0.8
 
@@ -76,7 +88,9 @@ def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champi
     assert second.decision == "kept_champion"
     assert versions == ["1", "2"] and aliases == {"champion": "1", "challenger": "2"}
     tags = client.get_model_version("adult-test", "2").tags
-    assert tags["promotion.check.beat_champion"].startswith("failed: challenger - champion v1 roc_auc gain = +0.0000")
+    assert tags["promotion.check.beat_champion"].startswith(
+        "failed: challenger - champion v1 roc_auc gain = +0.0000"
+    )
     assert tags["promotion.check.beat_baselines"].startswith("passed")
 
 
@@ -99,7 +113,9 @@ def test_a_deliberately_worse_model_is_registered_but_never_promoted(prefect_ser
     assert tags["promotion.check.beat_baselines"].startswith("failed")
 
 
-def test_registered_model_in_a_fresh_process_predicts_exactly_as_the_in_process_pipeline(prefect_server, adult_card):
+def test_registered_model_in_a_fresh_process_predicts_exactly_as_the_in_process_pipeline(
+    prefect_server, adult_card
+):
     from flows.train import train
     from mleng.card import load_card
     from mleng.data.loading import (
@@ -126,7 +142,9 @@ def test_registered_model_in_a_fresh_process_predicts_exactly_as_the_in_process_
         f"np.save(r'{adult_card.parent / 'proba.npy'}', proba);"
         "print('labels', len(labels), sorted(set(map(str, labels))))"
     )
-    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip().splitlines()[-1].startswith("labels 40 ")
 
@@ -140,10 +158,14 @@ def test_registered_model_in_a_fresh_process_predicts_exactly_as_the_in_process_
     pipeline.fit(select_features(train_rows, columns), train_rows["class"])
     expected = pipeline.predict_proba(rows)
     # Equal up to floating-point summation order (BLAS threads differ between processes).
-    np.testing.assert_allclose(np.load(adult_card.parent / "proba.npy"), expected, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(
+        np.load(adult_card.parent / "proba.npy"), expected, rtol=0, atol=1e-9
+    )
 
 
-def test_weekly_co2_series_trains_on_windows_with_a_gap_before_the_test_weeks(prefect_server, isolated_store):
+def test_weekly_co2_series_trains_on_windows_with_a_gap_before_the_test_weeks(
+    prefect_server, isolated_store
+):
     import shutil
 
     from flows.train import train
@@ -151,7 +173,9 @@ def test_weekly_co2_series_trains_on_windows_with_a_gap_before_the_test_weeks(pr
 
     shutil.copy(ROOT / "data" / "co2_weekly.csv", isolated_store / "co2_weekly.csv")
     card = yaml.safe_load((ROOT / "configs" / "co2_weekly.yaml").read_text())
-    card.update(path=str(isolated_store / "co2_weekly.csv"), expectations=str(isolated_store / "co2.json"))
+    card.update(
+        path=str(isolated_store / "co2_weekly.csv"), expectations=str(isolated_store / "co2.json")
+    )
     card_path = isolated_store / "co2.yaml"
     card_path.write_text(yaml.safe_dump(card))
     assert CliRunner().invoke(app, ["expectations", "init", str(card_path)]).exit_code == 0

@@ -12,7 +12,13 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def minimal(**overrides) -> dict:
-    card = {"name": "toy", "path": "toy.csv", "target": "y", "task": "binary", "model_name": "toy-model"}
+    card = {
+        "name": "toy",
+        "path": "toy.csv",
+        "target": "y",
+        "task": "binary",
+        "model_name": "toy-model",
+    }
     card.update(overrides)
     return card
 
@@ -27,7 +33,11 @@ def test_bundled_adult_card_loads_with_data_path_resolved_against_card_folder():
     card = load_card(ROOT / "configs" / "adult.yaml")
     assert card.path == ROOT / "data" / "adult.csv.gz"
     assert card.path.exists()
-    assert set(card.search.families) == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
+    assert set(card.search.families) == {
+        "logistic_regression",
+        "random_forest",
+        "hist_gradient_boosting",
+    }
 
 
 def test_unknown_field_is_an_error_naming_the_field(tmp_path):
@@ -112,7 +122,10 @@ def test_a_card_without_a_suite_path_finds_its_project_suite_from_any_folder(tmp
     # A suite in the current folder wins, as before; without any suite the default stays local.
     (elsewhere / "expectations").mkdir()
     (elsewhere / "expectations" / "toy.json").write_text("{}")
-    assert resolve_expectations_path(load_card(card_path)) == (elsewhere / "expectations" / "toy.json").resolve()
+    assert (
+        resolve_expectations_path(load_card(card_path))
+        == (elsewhere / "expectations" / "toy.json").resolve()
+    )
     suite.unlink()
     (elsewhere / "expectations" / "toy.json").unlink()
     assert resolve_expectations_path(load_card(card_path)) == Path("expectations") / "toy.json"
@@ -120,6 +133,8 @@ def test_a_card_without_a_suite_path_finds_its_project_suite_from_any_folder(tmp
 
 def test_a_decision_threshold_is_refused_for_tasks_that_are_not_binary():
     with pytest.raises(ValueError, match="remove imbalance.threshold_metric"):
-        DatasetCard.model_validate(minimal(task="regression", metric="r2", imbalance={"threshold_metric": "f1"}))
+        DatasetCard.model_validate(
+            minimal(task="regression", metric="r2", imbalance={"threshold_metric": "f1"})
+        )
     card = DatasetCard.model_validate(minimal(imbalance={"threshold_metric": "f1"}))
     assert card.imbalance.threshold_metric == "f1"

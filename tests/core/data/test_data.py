@@ -12,7 +12,13 @@ from mleng.errors import DataError
 
 
 def card_for(path, **overrides) -> DatasetCard:
-    values = {"name": "toy", "path": str(path), "target": "y", "task": "binary", "model_name": "toy"}
+    values = {
+        "name": "toy",
+        "path": str(path),
+        "target": "y",
+        "task": "binary",
+        "model_name": "toy",
+    }
     values.update(overrides)
     return DatasetCard.model_validate(values)
 
@@ -118,4 +124,6 @@ def test_cap_rows_samples_stratified_down_to_the_limit(toy_csv):
     card = card_for(toy_csv, search={"budget": 10, "max_rows": 100})
     frame = load_dataset(card)
     sample_x, sample_y = cap_rows(frame[["x"]], frame["y"], card, seed=0)
-    assert len(sample_x) == 100 and abs((sample_y == "yes").mean() - (frame.y == "yes").mean()) < 0.02
+    assert (
+        len(sample_x) == 100 and abs((sample_y == "yes").mean() - (frame.y == "yes").mean()) < 0.02
+    )

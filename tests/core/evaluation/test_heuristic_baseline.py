@@ -11,7 +11,9 @@ LABELS = pd.Series(["<=50K", ">50K", "<=50K", "<=50K"])
 
 
 def test_rule_predicts_then_where_the_condition_holds():
-    model = fit_heuristic_baseline("`capital-gain` > 5000", ">50K", "<=50K", "binary", FRAME, LABELS)
+    model = fit_heuristic_baseline(
+        "`capital-gain` > 5000", ">50K", "<=50K", "binary", FRAME, LABELS
+    )
     assert model.predict(FRAME).tolist() == ["<=50K", ">50K", "<=50K", ">50K"]
     metrics = compute_metrics("binary", LABELS, predict_with(model, FRAME), ">50K")
     assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == pytest.approx((1 + 2 / 3) / 2)

@@ -171,7 +171,9 @@ def test_whole_number_float_codes_get_the_same_label_as_integer_codes() -> None:
     fitted = CategoricalEncoder(encoder="frequency").fit(pd.DataFrame({"code": [3, 3, 7, 7]}))
     as_float = pd.DataFrame({"code": [3.0, 7.0, np.nan]})
     assert fitted.transform(as_float).ravel().tolist() == [0.5, 0.5, 0.0]
-    mixed = CategoricalEncoder(encoder="frequency").fit(pd.DataFrame({"code": [3.0, 3.0, 2.5, 1.0]}))
+    mixed = CategoricalEncoder(encoder="frequency").fit(
+        pd.DataFrame({"code": [3.0, 3.0, 2.5, 1.0]})
+    )
     assert mixed.transform(pd.DataFrame({"code": [3, 2.5]})).ravel().tolist() == [0.5, 0.25]
 
 

@@ -10,7 +10,12 @@ from mleng.features.raw import RawInputCoercer
 
 def raw_rows() -> pd.DataFrame:
     return pd.DataFrame(
-        {"n": [1, 2, 3], "x": ["1.5", "inf", "oops"], "c": [1, None, "b"], "ignored": ["z", "z", "z"]}
+        {
+            "n": [1, 2, 3],
+            "x": ["1.5", "inf", "oops"],
+            "c": [1, None, "b"],
+            "ignored": ["z", "z", "z"],
+        }
     )
 
 

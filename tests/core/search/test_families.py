@@ -9,7 +9,14 @@ from mleng.search.families import choose_families
 
 def card(**requirements) -> DatasetCard:
     return DatasetCard.model_validate(
-        {"name": "toy", "path": "toy.csv", "target": "y", "task": "binary", "model_name": "toy", "requirements": requirements}
+        {
+            "name": "toy",
+            "path": "toy.csv",
+            "target": "y",
+            "task": "binary",
+            "model_name": "toy",
+            "requirements": requirements,
+        }
     )
 
 
@@ -47,7 +54,10 @@ def test_wide_data_favours_linear_models():
 
 def test_explainability_wins_over_expected_nonlinearity_and_says_so():
     choice = choose_families(card(explainability=True, nonlinearity="expected"), 1000, 10)
-    assert set(choice.spaces) == {"logistic_regression"} and "only linear families remain" in choice.reasons[-1]
+    assert (
+        set(choice.spaces) == {"logistic_regression"}
+        and "only linear families remain" in choice.reasons[-1]
+    )
 
 
 def test_requirements_that_leave_nothing_name_the_conflict():

@@ -337,7 +337,9 @@ def test_results_come_back_in_trial_order_even_if_the_evaluator_reorders_them() 
 
 def test_patience_stops_coarse_to_fine_once_fine_rounds_stop_gaining() -> None:
     stages = plan_stages(40, 1)
-    flat_after_coarse = scorer(lambda trial: 1.0 if trial.stage == "coarse" and trial.index == 0 else 0.0)
+    flat_after_coarse = scorer(
+        lambda trial: 1.0 if trial.stage == "coarse" and trial.index == 0 else 0.0
+    )
     results = run_search({"m": QUADRATIC_SPACE}, 40, flat_after_coarse, seed=0, patience=2)
     assert flat_after_coarse.batches == stages[:3]  # coarse, then two fine rounds without a gain
     assert len(results) == sum(stages[:3]) < 40
@@ -349,5 +351,7 @@ def test_patience_keeps_searching_while_rounds_gain_more_than_the_minimum() -> N
     assert len(run_search({"m": QUADRATIC_SPACE}, 40, rising, seed=0, patience=1)) == 40
     # The same gains of 1.0 do not count when the card asks for more than that.
     rising = scorer(lambda trial: float(trial.round))
-    results = run_search({"m": QUADRATIC_SPACE}, 40, rising, seed=0, patience=1, min_improvement=1.5)
+    results = run_search(
+        {"m": QUADRATIC_SPACE}, 40, rising, seed=0, patience=1, min_improvement=1.5
+    )
     assert len(results) == sum(plan_stages(40, 1)[:2])

@@ -20,7 +20,6 @@ def constant_scores(trials: list[Trial]) -> list[TrialResult]:
     return [TrialResult(trial, 0.0, 0.0, 0.0) for trial in trials]
 
 
-
 def test_grid_levels_are_log_spaced_cell_centres_where_log() -> None:
     results = run_search(
         {"linear": {"C": float_param(1e-3, 1e1, log=True)}}, 4, constant_scores, strategy="grid"

@@ -25,12 +25,25 @@ def adult() -> pd.DataFrame:
 
 
 def card(**changes) -> DatasetCard:
-    values = {"name": "a", "path": str(ADULT), "target": "class", "task": "binary", "positive_label": ">50K", "model_name": "a"}
+    values = {
+        "name": "a",
+        "path": str(ADULT),
+        "target": "class",
+        "task": "binary",
+        "positive_label": ">50K",
+        "model_name": "a",
+    }
     return DatasetCard.model_validate(values | changes)
 
 
 def test_step_path_parameters_tune_the_feature_pipeline():
-    pipeline = build_pipeline(card(), COLUMNS, "logistic_regression", {"C": 0.5, "features__columns__categorical__encoder": "count"}, 0)
+    pipeline = build_pipeline(
+        card(),
+        COLUMNS,
+        "logistic_regression",
+        {"C": 0.5, "features__columns__categorical__encoder": "count"},
+        0,
+    )
     assert pipeline.get_params()["features__columns__categorical__encoder"] == "count"
     assert pipeline.get_params()["model__C"] == 0.5
 
@@ -38,12 +51,23 @@ def test_step_path_parameters_tune_the_feature_pipeline():
 def test_searched_encoder_changes_the_cross_validated_score(adult):
     scores = {
         encoder: cross_validate_pipeline(
-            build_pipeline(card(), COLUMNS, "logistic_regression", {"features__columns__categorical__encoder": encoder}, 0),
-            adult[COLUMNS.all], adult["class"], card(), seed=0,
+            build_pipeline(
+                card(),
+                COLUMNS,
+                "logistic_regression",
+                {"features__columns__categorical__encoder": encoder},
+                0,
+            ),
+            adult[COLUMNS.all],
+            adult["class"],
+            card(),
+            seed=0,
         ).mean
         for encoder in ("one_hot", "count")
     }
-    assert scores["one_hot"] != scores["count"] and all(0.6 < value < 1 for value in scores.values())
+    assert scores["one_hot"] != scores["count"] and all(
+        0.6 < value < 1 for value in scores.values()
+    )
 
 
 def test_augmented_copies_only_enter_training_folds(adult):
@@ -54,7 +78,14 @@ def test_augmented_copies_only_enter_training_folds(adult):
         return features, target
 
     augmented = card(features={"augmentation": {"copies": 2, "noise_fraction": 0.05}})
-    cross_validate_pipeline(build_pipeline(augmented, COLUMNS, "logistic_regression", {}, 0), adult[COLUMNS.all], adult["class"], augmented, 0, spy)
+    cross_validate_pipeline(
+        build_pipeline(augmented, COLUMNS, "logistic_regression", {}, 0),
+        adult[COLUMNS.all],
+        adult["class"],
+        augmented,
+        0,
+        spy,
+    )
     assert seen_sizes == [400, 400, 400]  # each training fold (2/3 of 600), never a validation fold
     augment = make_augmenter(augmented, COLUMNS, 0)
     more_x, more_y = augment(adult[COLUMNS.all].head(100), adult["class"].head(100))
@@ -68,7 +99,12 @@ def test_an_adversarial_holdout_gives_one_split_scoring_only_the_held_out_rows(a
     np.testing.assert_array_equal(split[1], np.flatnonzero(holdout))
     np.testing.assert_array_equal(split[0], np.flatnonzero(~holdout))
     score = cross_validate_pipeline(
-        build_pipeline(card(), COLUMNS, "logistic_regression", {}, 0), adult[COLUMNS.all], adult["class"], card(), 0, holdout=holdout
+        build_pipeline(card(), COLUMNS, "logistic_regression", {}, 0),
+        adult[COLUMNS.all],
+        adult["class"],
+        card(),
+        0,
+        holdout=holdout,
     )
     assert score.std == 0.0 and 0.5 < score.mean <= 1.0  # one split, so no spread
 
