@@ -62,9 +62,9 @@ def check_data(
     run_id: str,
 ) -> tuple[pd.DataFrame, FeatureColumns]:
     """Answer the five data questions, detect leakage and biased samples or labels, apply the policies."""
-    settings = card.data_checks.model_copy(update={"seed": seed})
-    report = quality.build_data_report(frame, card, settings)
-    leakage = quality.detect_leakage(frame, card, columns, settings)
+    settings = card.data_checks
+    report = quality.build_data_report(frame, card, settings, seed=seed)
+    leakage = quality.detect_leakage(frame, card, columns, settings, seed)
     bias_sections = []
     if settings.reference_path is not None:
         reference = quality.read_reference_sample(settings.reference_path)

@@ -211,7 +211,6 @@ class DataChecksSettings(StrictModel):
     leakage: LeakageSettings = Field(default_factory=LeakageSettings)
     bias: BiasSettings = Field(default_factory=BiasSettings)
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
-    seed: int = 0
 
     @model_validator(mode="after")
     def check_policies(self) -> DataChecksSettings:

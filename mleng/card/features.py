@@ -154,9 +154,6 @@ class FeatureSettings(StrictModel):
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     augmentation: AugmentationSettings = Field(default_factory=AugmentationSettings)
     windows: WindowSettings | None = None
-    seed: int = Field(
-        default=0, description="seed for cross-fitting folds, selection models and noise"
-    )
 
     def uses_odds_encoding(self) -> bool:
         """Whether any categorical column may be odds-ratio encoded, which needs a binary target."""

@@ -44,6 +44,7 @@ def build_feature_pipeline(
     settings: FeatureSettings | None = None,
     task: str | None = None,
     positive_label: Any = None,
+    seed: int = 0,
 ) -> ColumnTransformer | Pipeline:
     """Impute and scale numerics; one-hot categoricals with rare levels grouped, unseen ones ignored.
 
@@ -51,11 +52,12 @@ def build_feature_pipeline(
     the information that a value was absent instead of guessing it. With `settings` the encoders,
     binning and selection follow the card (see the module docstring for parameter names), and
     `min_frequency`/`max_categories` come from `settings.categorical` instead of the arguments;
-    `task` picks the target encoding type and the selection scorers.
+    `task` picks the target encoding type and the selection scorers; `seed` (the run's) seeds
+    cross-fitting folds and selection models.
     """
     if settings is not None:
         return _build_configured_pipeline(
-            numeric_columns, categorical_columns, settings, task, positive_label
+            numeric_columns, categorical_columns, settings, task, positive_label, seed
         )
     numeric = Pipeline(
         [
@@ -150,6 +152,7 @@ def _build_configured_pipeline(
     settings: FeatureSettings,
     task: str | None,
     positive_label: Any,
+    seed: int,
 ) -> Pipeline:
     check_feature_settings(settings, numeric_columns, categorical_columns, task)
     numeric, categorical, selection = settings.numeric, settings.categorical, settings.selection
@@ -164,7 +167,7 @@ def _build_configured_pipeline(
             bin_encoding=numeric.bin_encoding,
             column_binning={name: spec.model_dump() for name, spec in numeric.columns.items()}
             or None,
-            random_state=settings.seed,
+            random_state=seed,
         )
         transformers.append(("numeric", numeric_transformer, list(numeric_columns)))
     if categorical_columns:
@@ -180,7 +183,7 @@ def _build_configured_pipeline(
             odds_smoothing=categorical.odds_smoothing,
             positive_label=positive_label,
             cv=categorical.cv_folds,
-            random_state=settings.seed,
+            random_state=seed,
         )
         transformers.append(("categorical", categorical_encoder, list(categorical_columns)))
     columns = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
@@ -189,10 +192,10 @@ def _build_configured_pipeline(
         correlation = CorrelationFilter(threshold=selection.correlation_threshold)
     k_best: BaseEstimator | str = "passthrough"
     if selection.k_best is not None:
-        k_best = build_k_best_selector(selection.k_best, str(task), settings.seed)
+        k_best = build_k_best_selector(selection.k_best, str(task), seed)
     model_based: BaseEstimator | str = "passthrough"
     if selection.model_based:
-        model_based = build_model_selector(str(task), selection.model_threshold, settings.seed)
+        model_based = build_model_selector(str(task), selection.model_threshold, seed)
     return Pipeline(
         [
             ("columns", columns),

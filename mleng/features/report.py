@@ -95,7 +95,9 @@ def _measure_cost(
     frame, target = X[[column]].iloc[rows], y.iloc[rows]
     numeric, categorical = ([column], []) if is_numeric else ([], [column])
     column_settings = _single_column_settings(settings, column) if settings is not None else None
-    pipeline = build_feature_pipeline(numeric, categorical, settings=column_settings, task=task)
+    pipeline = build_feature_pipeline(
+        numeric, categorical, settings=column_settings, task=task, seed=seed
+    )
     fit_seconds, transform_seconds = [], []
     for _ in range(COST_REPEATS):  # the best of a few runs, so a cold cache does not count as cost
         started = time.perf_counter()

@@ -284,13 +284,14 @@ def measure_group_performance(
     metrics: list[str],
     positive_label: object | None = None,
     y_score: np.ndarray | None = None,
+    seed: int = 0,
 ) -> BiasReport:
     """Each metric per group of each sensitive column, with bootstrap intervals; flag clear gaps.
 
     A gap is flagged when best minus worst group exceeds `max_metric_gap` and the two intervals
     do not overlap, so a small group's noisy estimate alone never raises the alarm.
     """
-    rng = np.random.default_rng(settings.seed)
+    rng = np.random.default_rng(seed)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     scores = None if y_score is None else np.asarray(y_score)
     positive = find_positive_label(pd.Series(y_true), positive_label)

@@ -63,14 +63,19 @@ def measure_mapping_purity(column: pd.Series, target: pd.Series) -> tuple[float,
 
 
 def detect_target_copies(
-    frame: pd.DataFrame, target: str, task: str, columns: list[str], settings: DataChecksSettings
+    frame: pd.DataFrame,
+    target: str,
+    task: str,
+    columns: list[str],
+    settings: DataChecksSettings,
+    seed: int = 0,
 ) -> list[Finding]:
     """Columns that are the target relabelled (classes) or a monotonic transform of it (regression)."""
     threshold = settings.leakage.mapping_purity
     sample = (
         frame
         if len(frame) <= MAX_COPY_ROWS
-        else frame.sample(MAX_COPY_ROWS, random_state=settings.seed)
+        else frame.sample(MAX_COPY_ROWS, random_state=seed)
     )
     labelled = sample[sample[target].notna()]
     classes = labelled[target].nunique()
@@ -138,11 +143,10 @@ def is_id_like(series: pd.Series, unique_ratio: float) -> bool:
 
 
 def detect_predictive_columns(
-    data: ProbeData, columns: list[str], metric: str, settings: DataChecksSettings
+    data: ProbeData, columns: list[str], metric: str, settings: DataChecksSettings, seed: int = 0
 ) -> tuple[list[Finding], dict[str, float]]:
     """Id-like columns whose pattern predicts the label, then single columns and pairs that do."""
     options = settings.leakage
-    seed = settings.seed
     findings: list[Finding] = []
     scores = {column: score_column(data, column, options.tree_depth, seed) for column in columns}
     id_like = {c for c in columns if is_id_like(data.train[c], options.id_unique_ratio)}
@@ -270,14 +274,18 @@ def detect_future_features(
 
 
 def detect_leakage(
-    frame: pd.DataFrame, card: DatasetCard, features: FeatureColumns, settings: DataChecksSettings
+    frame: pd.DataFrame,
+    card: DatasetCard,
+    features: FeatureColumns,
+    settings: DataChecksSettings,
+    seed: int = 0,
 ) -> LeakageReport:
     """Run every target- and time-based leakage detector on the features of one frame."""
     target = card.target
     columns = [c for c in features.all if c in frame.columns]
     if target not in frame.columns:
         return LeakageReport([])
-    findings = detect_target_copies(frame, target, card.task, columns, settings)
+    findings = detect_target_copies(frame, target, card.task, columns, settings, seed)
     findings += detect_future_features(frame, columns, card.timestamp_column, settings)
     copies = {f.columns[0] for f in findings if f.detector == "target_copy"}
     labelled = frame[frame[target].notna()]
@@ -288,16 +296,16 @@ def detect_leakage(
         labelled,
         settings.leakage.max_rows,
         "stratified" if stratify else "random",
-        settings.seed,
+        seed,
         stratify,
     )
     y = encode_probe_target(sample[target], card.task, card.positive_label)
-    data = split_probe_data(sample, y, card.task, settings.seed)
+    data = split_probe_data(sample, y, card.task, seed)
     metric = "r2" if card.task == "regression" else "roc_auc"
     if data is None:
         return LeakageReport(findings, {}, metric, len(sample))
     predictive, scores = detect_predictive_columns(
-        data, [c for c in columns if c not in copies], metric, settings
+        data, [c for c in columns if c not in copies], metric, settings, seed
     )
     return LeakageReport(findings + predictive, scores, metric, len(sample))
 

@@ -170,6 +170,7 @@ def build_data_report(
     card: DatasetCard,
     settings: DataChecksSettings,
     learning_curve: bool | None = None,
+    seed: int = 0,
 ) -> DataReport:
     """Answer the five questions for one frame; `learning_curve` overrides the settings' switch.
 
@@ -181,7 +182,7 @@ def build_data_report(
 
     started = time.perf_counter()
     personal = detect_personal_data(
-        frame, options.privacy_sample_size, options.privacy_match_fraction, settings.seed
+        frame, options.privacy_sample_size, options.privacy_match_fraction, seed
     )
     seconds["accessible"] = time.perf_counter() - started
 
@@ -208,7 +209,7 @@ def build_data_report(
             options.learning_curve_max_rows,
             options.learning_curve_folds,
             options.chance_margin,
-            settings.seed,
+            seed,
         )
     seconds["sizeable"] = time.perf_counter() - started
 

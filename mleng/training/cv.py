@@ -51,6 +51,7 @@ def build_pipeline(
         settings=card.features,
         task=card.task,
         positive_label=card.positive_label,
+        seed=seed,
     )
     model_params = {name: value for name, value in params.items() if "__" not in name}
     step_params = {name: value for name, value in params.items() if "__" in name}
