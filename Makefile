@@ -50,6 +50,7 @@ bench-quick: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check mleng tasks flows tests bench
+	$(BIN)/ruff format --check mleng tasks flows tests bench
 
 clean:
 	rm -rf mlflow.db mlartifacts mlruns .pytest_cache

@@ -20,7 +20,8 @@ resamples disagree by Monte Carlo noise alone; mleng rerun with another seed sho
 On identical resamples, the largest difference between mleng's weighted metrics and
 scikit-learn's is reported as well.
 
-Run: python bench/bootstrap.py [--quick]; writes bench/results/bootstrap.json (quick: bootstrap_quick.json).
+Run: python bench/bootstrap.py [--quick]; writes bench/results/bootstrap.json
+(quick: bootstrap_quick.json).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import sklearn
 from scipy import stats
 from sklearn import metrics as skm
 
-from mleng.evaluation import Predictions, bootstrap_metrics
+from mleng.evaluation import Predictions, Resampling, Truth, bootstrap_metrics
 from mleng.evaluation.compression import align_for_resampling, compress_tables
 from mleng.evaluation.resampling import bootstrap_distributions, weights_from_indices
 from mleng.evaluation.tables import build_table
@@ -67,7 +68,7 @@ def make_data(n: int, seed: int = 0) -> tuple[np.ndarray, Predictions]:
 def vectorised_statistic(
     y: np.ndarray, predicted: np.ndarray, probability: np.ndarray, axis: int = -1
 ) -> np.ndarray:
-    """The five metrics along `axis` with plain numpy, for scipy.stats.bootstrap(vectorized=True)."""
+    """The five metrics along `axis` in plain numpy, for scipy.stats.bootstrap(vectorized=True)."""
     y, predicted, probability = (np.moveaxis(a, axis, -1) for a in (y, predicted, probability))
     positives = y.sum(axis=-1)
     negatives = y.shape[-1] - positives
@@ -113,7 +114,7 @@ def run_mleng(
     for _ in range(MLENG_REPEATS):
         start = time.perf_counter()
         result = bootstrap_metrics(
-            "binary", y, predictions, 1, n_resamples=N_RESAMPLES, seed=seed, method=method
+            Truth("binary", y, 1), predictions, Resampling(N_RESAMPLES, seed=seed), method=method
         )
         timings.append(time.perf_counter() - start)
     return {
@@ -232,7 +233,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes only (a few seconds)")
     args = parser.parse_args()
     sizes = (2_000, 10_000) if args.quick else (10_000, 100_000, 1_000_000)
-    bootstrap_metrics("binary", *make_data(500), 1, n_resamples=50)  # warm imports and caches
+    y, p = make_data(500)
+    bootstrap_metrics(Truth("binary", y, 1), p, Resampling(50))  # warm imports and caches
 
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -323,7 +325,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             else "n/a"
         )
         print(
-            f"{row['method']:<28}{row['n']:>10}{row['seconds']:>12.2f}  {run:<22}{interval:<22}{agree:>9}"
+            f"{row['method']:<28}{row['n']:>10}{row['seconds']:>12.2f}  "
+            f"{run:<22}{interval:<22}{agree:>9}"
         )
 
 

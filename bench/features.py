@@ -223,7 +223,7 @@ def measure_pipelines(
 def measure_predictions(
     train: pd.DataFrame, y: pd.Series, test: pd.DataFrame, categorical: list[str]
 ) -> list[dict[str, Any]]:
-    """Rows per second of feature pipeline + HistGradientBoosting in batches of 1 and 10,000 rows."""
+    """Rows per second of feature pipeline + HistGradientBoosting, batches of 1 and 10,000 rows."""
     big_batch = test.sample(n=10_000, replace=True, random_state=0)
     results = []
     for name, settings in [
@@ -262,10 +262,12 @@ def print_tables(components: list[dict[str, Any]], predictions: list[dict[str, A
     for row in components:
         print(
             f"{row['component']:<58} {format_seconds(row['fit_seconds']):>9} "
-            f"{format_seconds(row['transform_seconds']):>12} {format_seconds(row['pandas_fit_and_transform_seconds']):>10}"
+            f"{format_seconds(row['transform_seconds']):>12} "
+            f"{format_seconds(row['pandas_fit_and_transform_seconds']):>10}"
         )
     print(
-        f"\n{'pipeline + HGB':<16} {'batch 1 rows/s':>15} {'batch 1 ms':>11} {'batch 10k rows/s':>17}"
+        f"\n{'pipeline + HGB':<16} {'batch 1 rows/s':>15} {'batch 1 ms':>11} "
+        f"{'batch 10k rows/s':>17}"
     )
     for row in predictions:
         print(

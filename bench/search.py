@@ -97,7 +97,7 @@ def run_engine(problem: Problem, seed: int, budgets: tuple[int, ...], strategy: 
             fill_prefix_budgets(run, scores, [r.fit_seconds for r in results], overhead, budgets)
         else:
             run.best[budget] = select_best(results).score
-            run.evaluations[budget] = budget
+            run.evaluations[budget] = len(results)  # fewer once a small space is used up
             run.seconds[budget] = spent + max(overhead, 0.0)
     return run
 
@@ -144,7 +144,7 @@ def suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
 
 
 class LogUniformInt:
-    """An integer distribution uniform in log space, which scipy lacks, for HalvingRandomSearchCV."""
+    """An integer distribution uniform in log space (scipy has none), for HalvingRandomSearchCV."""
 
     def __init__(self, low: int, high: int) -> None:
         self.low, self.high = low, high
@@ -237,9 +237,11 @@ def benchmark_pair(
     )
     return [
         {
-            "dataset": problem.name, "seed": seed, "method": method, "best_any": best_any, "best": run.best,
-            "regret": {b: best_any - run.best[b] for b in budgets}, "evaluations": run.evaluations,
-            "evaluations_to_within_tolerance": evaluations_to_reach(run, best_any), "seconds": run.seconds,
+            "dataset": problem.name, "seed": seed, "method": method, "best_any": best_any,
+            "best": run.best, "regret": {b: best_any - run.best[b] for b in budgets},
+            "evaluations": run.evaluations,
+            "evaluations_to_within_tolerance": evaluations_to_reach(run, best_any),
+            "seconds": run.seconds,
         }
         for method, run in runs.items()
     ]  # fmt: skip
@@ -311,9 +313,8 @@ def print_report(summary: dict[str, Any], budgets: tuple[int, ...]) -> None:
         print(table.to_string())
     for key, value in summary.items():
         if key != "table":
-            print(
-                f"{key}: {value if not isinstance(value, dict) else {k: round(v, 4) for k, v in value.items()}}"
-            )
+            shown = {k: round(v, 4) for k, v in value.items()} if isinstance(value, dict) else value
+            print(f"{key}: {shown}")
 
 
 def main() -> None:

@@ -15,17 +15,23 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from mleng.data.loading import cap_rows, infer_feature_columns, select_features
+from mleng.assessment.assess import TestEvidence
+from mleng.data.loading import infer_feature_columns
+from mleng.data.split import cap_rows, compute_row_keys, format_row_keys
+from mleng.promotion import GateEvidence
 from mleng.reports.summary import (
     TrainSummary,
     describe_search,
     render_summary_markdown,
     summarize_families,
 )
-from mleng.search import engine as search
-from mleng.tracking import runs as tracking
+from mleng.search.engine import EarlyStopping, Trial, TrialResult, run_search, select_best
+from mleng.tracking.datasets import digest_keys
+from mleng.tracking.lineage import describe_lineage
+from mleng.training.cv import FoldSetup
 from mleng.training.threshold import describe_decision_rule
 from tasks.assessment import assess_model, publish_model_card
+from tasks.context import RunContext, open_run
 from tasks.data import load_data, read_card, split_data, validate_data
 from tasks.evaluation import (
     compare_with_champion,
@@ -34,8 +40,8 @@ from tasks.evaluation import (
     gate_promotion,
 )
 from tasks.features import report_features
-from tasks.quality import check_data, check_split, measure_group_fairness, sample_data
-from tasks.registry import register_model
+from tasks.quality import check_data, check_split_rows, measure_group_fairness, sample_data
+from tasks.registry import find_unchanged_champion, register_model
 from tasks.training import (
     choose_candidates,
     choose_validation_rows,
@@ -67,14 +73,15 @@ def train(
     """Train, evaluate and register a model for one dataset card.
 
     Loads the data, validates it against its expectation suite, answers the five data questions
-    and checks for leakage and bias, splits it, scores baselines, searches model families coarse
-    to fine, refits the best configuration, evaluates it with bootstrap intervals and registers it
-    as `challenger`, promoting it to `champion` only on paired evidence.
+    and checks for leakage and bias, splits it by stable row keys, scores baselines, searches
+    model families coarse to fine, refits the best configuration, evaluates it with bootstrap
+    intervals and registers it as `challenger`, promoting it to `champion` only on paired
+    evidence from rows neither model trained on. Unchanged data, card and code register nothing.
 
     Args:
         card_path: Path of the dataset card (YAML), e.g. configs/adult.yaml.
         budget: Total number of search evaluations; defaults to the card's search.budget.
-        seed: Seed for the split, the search and the bootstrap.
+        seed: Seed for the search, the feature pipeline, the data checks and the bootstrap.
         strategy: Search strategy; defaults to the card's search.strategy.
         bootstrap_resamples: Resamples for the test-metric intervals and the champion comparison.
     """
@@ -82,196 +89,155 @@ def train(
     with timed(seconds, "load"):
         card = read_card(card_path, budget, strategy)
         frame = sample_data(load_data(card), card, seed)
-    client = tracking.configure_tracking()
-    experiment_id = tracking.ensure_experiment(client, card.name)
-    run_id = tracking.start_run(
-        client,
-        experiment_id,
-        run_name=f"train-{flow_run.name or 'local'}",
-        tags={
-            "prefect.flow_run_id": str(flow_run.id or ""),
-            "mleng.card": card_path,
-            "mleng.flow": "train",
-        },
-    )
-    summary = TrainSummary(
-        card_name=card.name,
-        metric=card.metric,
-        experiment_id=experiment_id,
-        parent_run_id=run_id,
-        tracking_uri=client.tracking_uri,
-    )
-    try:
-        search_settings = card.search.model_dump(
-            include={"budget", "strategy", "cv_folds", "max_rows"}
+        lineage = describe_lineage(
+            card, digest_keys(format_row_keys(compute_row_keys(frame, card))), seed
         )
-        tracking.log_values(
-            client,
-            run_id,
-            params={
-                "seed": seed,
-                "metric": card.metric,
-                "test_size": card.test_size,
-                **search_settings,
-            },
+    tags = {
+        "prefect.flow_run_id": str(flow_run.id or ""),
+        "mleng.card": card_path,
+        "mleng.flow": "train",
+    }
+    run_name = f"train-{flow_run.name or 'local'}"
+    with open_run(card, seed, run_name, tags | lineage.as_tags(), bootstrap_resamples) as context:
+        summary = TrainSummary(
+            card_name=card.name, metric=card.metric, experiment_id=context.experiment_id,
+            parent_run_id=context.run_id, tracking_uri=context.client.tracking_uri,
+        )  # fmt: skip
+        search = card.search.model_dump(include={"budget", "strategy", "cv_folds", "max_rows"})
+        context.log(
+            params={"seed": seed, "metric": card.metric, "test_size": card.test_size, **search}
         )
-        tracking.log_json(client, run_id, card.model_dump(mode="json"), "card.json")
+        context.log_json(card.model_dump(mode="json"), "card.json")
+
+        unchanged = find_unchanged_champion(context, lineage)
+        if unchanged is not None:
+            return finish_unchanged(context, summary, unchanged, seconds)
+
         with timed(seconds, "validate"):
-            report = validate_data(frame, card, client, run_id)
+            report = validate_data(context, frame)
             summary.validation = (
                 f"passed ({len(report.outcomes)} expectations on {report.n_rows} rows)"
             )
 
-        with timed(seconds, "data checks"):
-            frame, columns = check_data(
-                frame, card, infer_feature_columns(frame, card), seed, client, run_id
+        with timed(seconds, "data_checks"):
+            frame, columns, data_warnings = check_data(
+                context, frame, infer_feature_columns(frame, card)
             )
 
         with timed(seconds, "split"):
-            train_rows, test_rows = split_data(frame, card, seed)
-            check_split(train_rows, test_rows, card, client, run_id)
-            train_x, test_x = (
-                select_features(train_rows, columns),
-                select_features(test_rows, columns),
-            )
-            train_y, test_y = train_rows[card.target], test_rows[card.target]
-            summary.rows = {"train": len(train_rows), "test": len(test_rows)}
+            split = split_data(context, frame, columns)
+            check_split_rows(context, split)
+            summary.rows = {"train": len(split.train_rows), "test": len(split.test_rows)}
 
-        with timed(seconds, "features report"):
-            report_features(card, columns, train_x, train_y, test_x, seed, client, run_id)
+        with timed(seconds, "features_report"):
+            report_features(context, split)
 
         with timed(seconds, "baselines"):
-            baselines = evaluate_baselines(
-                card, train_x, train_y, test_x, test_y, seed, client, run_id
-            )
+            baselines = evaluate_baselines(context, split)
             summary.baselines = {name: scores[card.metric] for name, scores in baselines.items()}
 
         with timed(seconds, "search"):
-            spaces = choose_candidates(card, columns, len(train_x), client, run_id)
-            search_x, search_y = cap_rows(train_x, train_y, card, seed)
-            holdout = choose_validation_rows(
-                card, columns, search_x, search_y, test_x, seed, client, run_id
-            )
+            spaces = choose_candidates(context, columns, len(split.train_x))
+            search_x, search_y = cap_rows(split.train_x, split.train_y, card, seed)
+            holdout = choose_validation_rows(context, columns, search_x, search_y, split.test_x)
+            setup = FoldSetup.for_run(card, columns, seed, holdout)
 
-            def evaluate_batch(trials: list[search.Trial]) -> list[search.TrialResult]:
+            def evaluate_batch(trials: list[Trial]) -> list[TrialResult]:
                 return [
-                    evaluate_trial(
-                        trial,
-                        card,
-                        columns,
-                        search_x,
-                        search_y,
-                        seed,
-                        client,
-                        experiment_id,
-                        run_id,
-                        holdout,
-                    )
+                    evaluate_trial(context, trial, columns, search_x, search_y, setup)
                     for trial in trials
                 ]
 
-            results = search.run_search(
-                spaces, card.search.budget, evaluate_batch, seed=seed, strategy=card.search.strategy,
-                patience=card.search.patience, min_improvement=card.search.min_improvement,
+            stopping = EarlyStopping(card.search.patience, card.search.min_improvement)
+            results = run_search(
+                spaces, card.search.budget, evaluate_batch, seed=seed,
+                strategy=card.search.strategy, stopping=stopping,
             )  # fmt: skip
             stopped_early = len(results) < card.search.budget
-            tracking.log_values(
-                client,
-                run_id,
+            context.log(
                 metrics={"search_evaluations": len(results)},
                 tags={"search.stopped_early": str(stopped_early).lower()},
             )
-            best = search.select_best(results)
+            best = select_best(results)
             summary.best_family = best.trial.family
             summary.search = describe_search(card.search, len(results))
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
         with timed(seconds, "refit"):
-            pipeline = refit_best(card, columns, best, train_x, train_y, seed)
+            pipeline = refit_best(context, columns, best, split.train_x, split.train_y)
+            # The served decision is tuned on the rows and refit it will be served from.
+            served_setup = FoldSetup.for_run(card, columns, seed, None)
             model = tune_decision_threshold(
-                card, columns, pipeline, search_x, search_y, seed, client, run_id, holdout
+                context, pipeline, split.train_x, split.train_y, served_setup
             )
-            latency_ms = measure_latency(model, test_x, client, run_id)
+            latency_ms = measure_latency(context, model, split.test_x)
             summary.decision_rule = describe_decision_rule(card, model)
 
         with timed(seconds, "evaluate"):
-            predictions, intervals = evaluate_on_test(
-                card, model, test_x, test_y, seed, bootstrap_resamples, client, run_id
-            )
+            predictions, intervals = evaluate_on_test(context, model, split)
+            evidence = TestEvidence(predictions, intervals, baselines)
             summary.test_metrics = {
                 name: (i.estimate, i.low, i.high) for name, i in intervals.items()
             }
-            measure_group_fairness(card, test_rows, predictions, client, run_id)
+            measure_group_fairness(context, split.test_rows, predictions)
 
         with timed(seconds, "assess"):
-            assessment = assess_model(
-                card,
-                columns,
-                model,
-                predictions,
-                intervals,
-                results,
-                train_rows,
-                test_rows,
-                seed,
-                client,
-                run_id,
-            )
+            assessment = assess_model(context, model, evidence, results, split)
 
         with timed(seconds, "gate"):
-            comparison = compare_with_champion(
-                card,
-                predictions,
-                test_rows.drop(columns=[card.target]),
-                test_y,
-                seed,
-                bootstrap_resamples,
-                client,
-            )
+            comparison = compare_with_champion(context, predictions, split)
+            primary = intervals[card.metric]
             decision = gate_promotion(
-                card,
-                intervals[card.metric],
-                summary.baselines,
-                comparison,
-                assessment.stable_share,
-                latency_ms,
-            )
+                context,
+                GateEvidence(
+                    (primary.estimate, primary.low, primary.high), summary.baselines, comparison,
+                    data_warnings, assessment.stable_share, latency_ms,
+                ),
+            )  # fmt: skip
 
         with timed(seconds, "register"):
-            version = register_model(
-                card,
-                model,
-                test_x,
-                columns.numeric,
-                decision,
-                {k: v[0] for k, v in summary.test_metrics.items()},
-                client,
-                run_id,
-            )
+            facts = {
+                f"metric.{name}": f"{value[0]:.6g}" for name, value in summary.test_metrics.items()
+            }
+            version = register_model(context, model, split, decision, facts | lineage.as_tags())
             summary.model_name, summary.model_version, summary.aliases = (
                 version.name,
                 version.version,
                 version.aliases,
             )
             summary.decision, summary.reason = decision.label, decision.reason
-            publish_model_card(
-                card, summary, model, intervals, baselines, assessment, decision, client, run_id
-            )
+            publish_model_card(context, summary, model, evidence, assessment, decision)
 
-        summary.stage_seconds = seconds
-        markdown = render_summary_markdown(summary)
-        create_markdown_artifact(
-            markdown, key="train-summary", description=f"Training summary for {card.name}"
-        )
-        tracking.log_text(client, run_id, markdown, "summary.md")
-        tracking.log_values(
-            client, run_id, metrics={f"stage_seconds_{k}": v for k, v in seconds.items()}
-        )
-        tracking.end_run(client, run_id, "FINISHED")
-        return summary
-    except BaseException as error:
-        tracking.log_values(
-            client, run_id, tags={"mleng.error": f"{type(error).__name__}: {error}"}
-        )
-        tracking.end_run(client, run_id, "FAILED")
-        raise
+        return finish_run(context, summary, seconds)
+
+
+def finish_run(
+    context: RunContext, summary: TrainSummary, seconds: dict[str, float]
+) -> TrainSummary:
+    """The summary as a Prefect artifact and an MLflow artifact, and each stage's time."""
+    summary.stage_seconds = seconds
+    markdown = render_summary_markdown(summary)
+    create_markdown_artifact(
+        markdown, key="train-summary", description=f"Training summary for {summary.card_name}"
+    )
+    context.log_text(markdown, "summary.md")
+    context.log(metrics={f"stage_seconds_{k}": v for k, v in seconds.items()})
+    return summary
+
+
+def finish_unchanged(
+    context: RunContext, summary: TrainSummary, version: str, seconds: dict[str, float]
+) -> TrainSummary:
+    """Nothing changed since the champion was trained: say so and register nothing."""
+    card = context.card
+    reason = f"unchanged since version {version}: same data digest, card and code"
+    print(reason)
+    summary.model_name, summary.model_version, summary.aliases = (
+        card.model_name,
+        version,
+        ("champion",),
+    )
+    summary.decision, summary.reason = "unchanged", reason
+    summary.validation = "skipped (unchanged data)"
+    context.log(tags={"promotion.decision": "unchanged", "promotion.reason": reason})
+    return finish_run(context, summary, seconds)

@@ -56,22 +56,10 @@ def train(
 ) -> None:
     """Run the `train` flow on CARD: validate, search, evaluate, register."""
     apply_runtime_defaults()
-    if strategy is not None and strategy not in ("coarse_to_fine", "random", "grid"):
-        fail(
-            MlengError(f"--strategy {strategy!r} is not known; use coarse_to_fine, random or grid")
-        )
-    if budget is not None and budget < 1:
-        fail(
-            MlengError(
-                f"--budget {budget} must be at least 1 (and at least the number of model families in the card)"
-            )
-        )
     try:
         from mleng.card import load_card
 
-        checked = load_card(card)
-        if budget is not None:
-            checked.with_budget(budget)
+        load_card(card).with_overrides(budget=budget, strategy=strategy)
         from flows.train import train as train_flow
 
         summary = train_flow(

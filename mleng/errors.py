@@ -25,3 +25,7 @@ class SearchError(MlengError):
 
 class DataQualityFailed(MlengError):
     """A data check whose policy is `fail` found a problem (leakage, split overlap, ...)."""
+
+
+class RegistryError(MlengError):
+    """The model registry did not answer (unreachable, unreadable) after retries."""

@@ -1,4 +1,4 @@
-"""The promotion gate: a new model replaces the champion only on evidence, never on a point estimate.
+"""The promotion gate: a new model replaces the champion only on evidence, never a point estimate.
 
 Every condition of the card's policy is checked and recorded, passed or not, so a reviewer can
 see why a version was (not) promoted without rerunning anything.
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mleng.card import PromotionPolicy
+from mleng.quality.findings import Finding
 
 
 @dataclass(frozen=True)
@@ -22,28 +23,50 @@ class GateCheck:
 
 
 @dataclass(frozen=True)
+class MetricGain:
+    """Challenger minus champion on one metric (oriented so positive favours the challenger)."""
+
+    metric: str
+    difference: float
+    low: float
+    high: float
+    probability_better: float
+
+
+@dataclass(frozen=True)
 class ChampionComparison:
-    """The paired comparison with the current champion, or why there is none."""
+    """The paired comparison with the current champion on the rows neither trained on, or why
+    there is none. The first gain is the primary metric's; a second one gates the served labels
+    when a tuned threshold decides them."""
 
     champion_version: str | None
-    difference: float | None = None
-    low: float | None = None
-    high: float | None = None
-    probability_better: float | None = None
+    paired_rows: int = 0
+    gains: tuple[MetricGain, ...] = ()
     unavailable_reason: str | None = None
+
+    @property
+    def primary(self) -> MetricGain | None:
+        return self.gains[0] if self.gains else None
 
 
 @dataclass(frozen=True)
 class PromotionDecision:
-    """Whether the challenger becomes champion, with every check behind it."""
+    """Whether the challenger becomes champion, with every check behind it.
+
+    `hold` means the evidence was too thin to decide (too few rows neither model saw): the new
+    version is kept as challenger, and the champion stays, with the reason saying so.
+    """
 
     promote: bool
     checks: list[GateCheck] = field(default_factory=list)
     comparison: ChampionComparison | None = None
+    hold: bool = False
 
     @property
     def label(self) -> str:
-        return "promoted" if self.promote else "kept_champion"
+        if self.promote:
+            return "promoted"
+        return "hold" if self.hold else "kept_champion"
 
     @property
     def reason(self) -> str:
@@ -59,8 +82,15 @@ class PromotionDecision:
             tags[f"promotion.check.{check.name}"] = (
                 "passed: " if check.passed else "failed: "
             ) + check.detail
-        if self.comparison is not None and self.comparison.champion_version is not None:
-            tags["promotion.champion_version"] = self.comparison.champion_version
+        comparison = self.comparison
+        if comparison is not None and comparison.champion_version is not None:
+            tags["promotion.champion_version"] = comparison.champion_version
+            tags["promotion.paired_rows"] = comparison.paired_rows
+            if comparison.primary is not None:
+                gain = comparison.primary
+                tags["promotion.gain"] = f"{gain.difference:.6g}"
+                tags["promotion.gain_ci_low"] = f"{gain.low:.6g}"
+                tags["promotion.gain_ci_high"] = f"{gain.high:.6g}"
         return tags
 
 
@@ -97,28 +127,60 @@ def check_baselines(
     )
 
 
-def check_champion(metric: str, comparison: ChampionComparison) -> GateCheck:
-    """Paired bootstrap on the same test rows: lower bound of the challenger's gain above zero."""
-    if comparison.champion_version is None:
+def check_champion(comparison: ChampionComparison, min_paired_rows: int) -> GateCheck:
+    """Paired bootstrap on rows neither model trained on: the primary metric's gain has a lower
+    bound above zero, and the served labels (a second gain, when a threshold decides them) are
+    not clearly worse (upper bound of that gain above zero)."""
+    version = comparison.champion_version
+    if version is None:
         return GateCheck("beat_champion", True, "no champion yet: nothing to compare against")
     if comparison.unavailable_reason is not None:
         return GateCheck(
             "beat_champion",
             False,
-            f"champion v{comparison.champion_version} cannot score the test rows ({comparison.unavailable_reason[:300]}); "
-            "without a comparison the champion is kept: move the alias by hand after review",
+            f"champion v{version} cannot be compared "
+            f"({comparison.unavailable_reason[:300]}); without a comparison the champion is "
+            "kept: move the alias by hand after review",
         )
-    assert (
-        comparison.difference is not None
-        and comparison.low is not None
-        and comparison.high is not None
-    )
-    passed = comparison.low > 0
+    if comparison.primary is None:
+        return GateCheck(
+            "beat_champion",
+            False,
+            f"only {comparison.paired_rows} test rows were seen by neither the challenger nor "
+            f"champion v{version} (promotion.min_paired_rows is {min_paired_rows}): too few to "
+            "compare; add fresh rows or lower promotion.min_paired_rows",
+        )
+    primary, *served = comparison.gains
+    passed = primary.low > 0 and all(gain.high > 0 for gain in served)
+    details = [
+        f"challenger - champion v{version} {gain.metric} gain = {gain.difference:+.4f} "
+        f"(95% CI {gain.low:+.4f} to {gain.high:+.4f}; P(better) = {gain.probability_better:.2f})"
+        for gain in comparison.gains
+    ]
     return GateCheck(
         "beat_champion",
         passed,
-        f"challenger - champion v{comparison.champion_version} {metric} gain = {comparison.difference:+.4f} "
-        f"(95% CI {comparison.low:+.4f} to {comparison.high:+.4f}; P(better) = {comparison.probability_better:.2f})",
+        "; ".join(details) + f" on {comparison.paired_rows} rows neither model trained on",
+    )
+
+
+def check_data_warnings(warnings: list[Finding], allowed: bool | list[str]) -> GateCheck:
+    """Warn-level data findings block promotion unless the card accepts them (all, or by name)."""
+    accepted = (lambda finding: True) if allowed is True else (
+        lambda finding: allowed is not False and finding.detector in allowed
+    )  # fmt: skip
+    blocking = [finding for finding in warnings if not accepted(finding)]
+    if not blocking:
+        note = f" ({len(warnings)} accepted by promotion.allow_data_warnings)" if warnings else ""
+        return GateCheck("data_checks", True, f"data validation and leakage checks passed{note}")
+    listing = "; ".join(
+        f"{finding.detector} on {', '.join(finding.columns) or 'the table'}" for finding in blocking
+    )
+    return GateCheck(
+        "data_checks",
+        False,
+        f"{len(blocking)} data warning(s) need review: {listing}; fix the data, or accept them "
+        "with promotion.allow_data_warnings in the card (true, or the detector names)",
     )
 
 
@@ -150,42 +212,59 @@ def check_latency(latency_ms: float | None, budget_ms: float | None) -> GateChec
     return GateCheck(
         "latency",
         passed,
-        f"median single-row latency {latency_ms:.1f} ms {'<=' if passed else '>'} budget {budget_ms:.1f} ms",
+        f"median single-row latency {latency_ms:.1f} ms "
+        f"{'<=' if passed else '>'} budget {budget_ms:.1f} ms",
     )
+
+
+@dataclass(frozen=True)
+class GateEvidence:
+    """What the gate decides from: the primary metric's test interval, the baselines' scores,
+    the champion comparison, the data findings that only warned, robustness and latency."""
+
+    interval: tuple[float, float, float]
+    baselines: dict[str, float]
+    comparison: ChampionComparison
+    data_warnings: list[Finding] = field(default_factory=list)
+    stable_share: float | None = None
+    latency_ms: float | None = None
 
 
 def decide_promotion(
     policy: PromotionPolicy,
     metric: str,
     lower_is_better: bool,
-    interval: tuple[float, float, float],
-    baselines: dict[str, float],
-    comparison: ChampionComparison,
-    stable_share: float | None = None,
-    data_checks: str = "passed",
-    latency: tuple[float | None, float | None] = (None, None),
+    evidence: GateEvidence,
+    max_latency_ms: float | None = None,
 ) -> PromotionDecision:
     """Run every gate check of the policy; promote only when all pass."""
-    estimate, low, high = interval
-    checks = [
-        GateCheck(
-            "data_checks",
-            data_checks == "passed",
-            f"data validation and leakage checks {data_checks}",
-        )
-    ]
+    estimate, low, high = evidence.interval
+    checks = [check_data_warnings(evidence.data_warnings, policy.allow_data_warnings)]
     checks += [
         c for c in [check_min_metric(metric, estimate, policy.min_metric, lower_is_better)] if c
     ]
     if policy.beat_baselines:
-        checks.append(check_baselines(metric, low, high, baselines, lower_is_better))
+        checks.append(check_baselines(metric, low, high, evidence.baselines, lower_is_better))
+    comparison = evidence.comparison
     if policy.beat_champion:
-        checks.append(check_champion(metric, comparison))
+        checks.append(check_champion(comparison, policy.min_paired_rows))
     checks += [
         c
-        for c in [check_robustness(stable_share, policy.robustness_floor), check_latency(*latency)]
+        for c in [
+            check_robustness(evidence.stable_share, policy.robustness_floor),
+            check_latency(evidence.latency_ms, max_latency_ms),
+        ]
         if c
     ]
+    too_few = (
+        policy.beat_champion
+        and comparison.champion_version is not None
+        and comparison.unavailable_reason is None
+        and comparison.primary is None
+    )
     return PromotionDecision(
-        promote=all(check.passed for check in checks), checks=checks, comparison=comparison
+        promote=all(check.passed for check in checks),
+        checks=checks,
+        comparison=comparison,
+        hold=too_few,
     )

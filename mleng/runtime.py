@@ -20,6 +20,10 @@ RUNTIME_DEFAULTS = {
     # libgomp threads spin while waiting; when the cores are shared (other jobs, parallel trials)
     # HistGradientBoosting then ran 20x slower here. Passive waiting keeps 2 threads faster than 1.
     "OMP_WAIT_POLICY": "PASSIVE",
+    # MLflow retries each HTTP call 7 times (about 4 minutes) before our own registry retries
+    # even start; an unreachable tracking server should fail the run in seconds, not minutes.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
 

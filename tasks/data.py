@@ -1,18 +1,24 @@
-"""Data tasks: load the card and the data, validate against the expectation suite, split."""
+"""Data tasks: load the card and the data, validate against the expectation suite, split and
+record what the run saw."""
 
 from __future__ import annotations
 
 import pandas as pd
-from mlflow import MlflowClient
 from prefect import task
-from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from mleng.card import DatasetCard, load_card, resolve_expectations_path
-from mleng.data import loading as data
-from mleng.errors import ValidationFailed
-from mleng.tracking import runs as tracking
-from mleng.validation import suites as validation
+from mleng.data.loading import FeatureColumns, build_examples, load_dataset
+from mleng.data.split import SplitData, format_row_keys, split_dataset
+from mleng.tracking import datasets
+from mleng.validation.report import (
+    ValidationReport,
+    raise_for_failures,
+    render_validation_html,
+    render_validation_markdown,
+)
+from mleng.validation.suites import load_suite, validate_frame
+from tasks.context import RunContext
 
 
 @task(cache_policy=NO_CACHE)
@@ -20,12 +26,7 @@ def read_card(
     card_path: str, budget: int | None = None, strategy: str | None = None
 ) -> DatasetCard:
     """Read and check the dataset card, applying flow-level overrides."""
-    card = load_card(card_path)
-    if budget is not None:
-        card = card.with_budget(budget)
-    if strategy is not None:
-        card.search.strategy = strategy  # type: ignore[assignment]
-    return card
+    return load_card(card_path).with_overrides(budget=budget, strategy=strategy)
 
 
 @task(
@@ -37,54 +38,53 @@ def read_card(
 def load_data(card: DatasetCard) -> pd.DataFrame:
     """Read the dataset as training examples (windows over a series when the card asks); transient
     I/O errors are retried, bad files fail at once with a clear error."""
-    return data.build_examples(data.load_dataset(card), card)
+    return build_examples(load_dataset(card), card)
 
 
 @task(cache_policy=NO_CACHE)
-def validate_data(
-    frame: pd.DataFrame, card: DatasetCard, client: MlflowClient, run_id: str
-) -> validation.ValidationReport:
+def validate_data(context: RunContext, frame: pd.DataFrame) -> ValidationReport:
     """Validate the batch against its suite; publish the report; stop the flow when it fails."""
+    card = context.card
     suite_path = resolve_expectations_path(card)
-    suite = validation.load_suite(suite_path)
-    report = validation.validate_frame(frame, suite, source=str(card.path))
-    markdown = validation.render_report_markdown(report)
-    create_markdown_artifact(
-        markdown, key="data-validation", description=f"Validation of {card.path}"
-    )
-    tracking.log_text(client, run_id, markdown, "data_validation/report.md")
-    tracking.log_text(
-        client, run_id, validation.render_report_html(report), "data_validation/report.html"
-    )
-    tracking.log_json(client, run_id, report.to_dict(), "data_validation/report.json")
-    failures = report.failures
-    tracking.log_values(
-        client,
-        run_id,
-        metrics={"data_rows": report.n_rows, "data_expectations_failed": len(failures)},
+    report = validate_frame(frame, load_suite(suite_path), source=str(card.path))
+    context.publish_markdown(
+        render_validation_markdown(report), "data-validation", f"Validation of {card.path}",
+        "data_validation/report.md",
+    )  # fmt: skip
+    context.log_text(render_validation_html(report), "data_validation/report.html")
+    context.log_json(report.to_dict(), "data_validation/report.json")
+    context.log(
+        metrics={"data_rows": report.n_rows, "data_expectations_failed": len(report.failures)},
         tags={
             "data.validation": "passed" if report.success else "failed",
             "data.suite": str(suite_path),
         },
     )
-    if not report.success:
-        lines = [
-            f"  - {outcome.expectation} on column '{outcome.column}': {outcome.unexpected_count if outcome.unexpected_count is not None else 'n/a'} bad rows"
-            for outcome in failures[:20]
-        ]
-        raise ValidationFailed(
-            f"Data file {card.path} ({report.n_rows} rows) failed {len(failures)} of {len(report.outcomes)} expectations "
-            f"in suite {suite_path}:\n"
-            + "\n".join(lines)
-            + "\nFix the data, or if the change is intended, regenerate the suite "
-            "with `mleng expectations init` and review the diff. Nothing was trained or registered."
-        )
+    raise_for_failures(report, suite_path)
     return report
 
 
 @task(cache_policy=NO_CACHE)
-def split_data(
-    frame: pd.DataFrame, card: DatasetCard, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Seeded train/test split: temporal with a timestamp, stratified for classification."""
-    return data.split_dataset(frame, card, seed)
+def split_data(context: RunContext, frame: pd.DataFrame, columns: FeatureColumns) -> SplitData:
+    """Split by stable row keys (or time); log both sides as the run's dataset inputs and the
+    training rows' keys, so later runs compare models only on rows neither trained on."""
+    card = context.card
+    split = split_dataset(frame, card, columns)
+    train_keys, test_keys = format_row_keys(split.train_keys), format_row_keys(split.test_keys)
+    inputs = [
+        datasets.build_dataset_input(
+            rows,
+            f"{card.name}-{side}",
+            str(card.path),
+            card.target,
+            side,
+            datasets.digest_keys(keys),
+        )
+        for rows, side, keys in [
+            (split.train_rows, "training", train_keys),
+            (split.test_rows, "test", test_keys),
+        ]
+    ]
+    context.client.log_inputs(context.run_id, datasets=inputs)
+    datasets.log_row_keys(context.client, context.run_id, train_keys)
+    return split

@@ -1,46 +1,59 @@
-"""Registry task: log the fitted pipeline, register a version, move the aliases as decided."""
+"""Registry tasks: log the fitted model with its contract, register a version, move the aliases
+as decided; and find the champion a run would only repeat."""
 
 from __future__ import annotations
 
-import pandas as pd
-from mlflow import MlflowClient
 from prefect import task
 from prefect.cache_policies import NO_CACHE
-from sklearn.pipeline import Pipeline
+from sklearn.base import BaseEstimator
 
-from mleng.card import DatasetCard
+from mleng.data.split import SplitData
 from mleng.promotion import PromotionDecision
-from mleng.tracking import registry
-from mleng.tracking import runs as tracking
+from mleng.tracking import registry, versions
+from mleng.tracking.lineage import Lineage
+from tasks.context import RunContext
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def find_unchanged_champion(context: RunContext, lineage: Lineage) -> str | None:
+    """The champion version trained on the same data digest with the same card and code, if any:
+    retraining it would only register a copy."""
+    card = context.card
+    version = registry.find_alias_version(context.client, card.model_name, registry.CHAMPION)
+    if version is None:
+        return None
+    tags = versions.read_version_tags(context.client, card.model_name, version)
+    return version if lineage.matches(tags) else None
 
 
 @task(cache_policy=NO_CACHE)
 def register_model(
-    card: DatasetCard,
-    pipeline: Pipeline,
-    input_example: pd.DataFrame,
-    numeric_columns: list[str],
+    context: RunContext,
+    model: BaseEstimator,
+    split: SplitData,
     decision: PromotionDecision,
-    test_metrics: dict[str, float],
-    client: MlflowClient,
-    run_id: str,
+    facts: dict[str, str],
 ) -> registry.RegisteredVersion:
-    """Register the pipeline as the new `challenger`; make it `champion` when the decision says so."""
-    model_uri = registry.log_pipeline(run_id, pipeline, input_example, numeric_columns)
-    tags = {**decision.as_tags(), "mleng.run_id": run_id, "mleng.metric": card.metric}
-    tags.update({f"metric.{name}": f"{value:.6g}" for name, value in test_metrics.items()})
-    version = registry.register_version(
-        client, model_uri, card.model_name, run_id, {k: str(v) for k, v in tags.items()}
+    """Register the model as the new `challenger`; make it `champion` when the decision says so.
+
+    `facts` (test metrics, lineage digests) become version tags beside the decision's.
+    """
+    card, columns = context.card, split.columns
+    model_uri = registry.log_model_contract(
+        context.run_id, model, split.train_x, columns.numeric, columns.categorical
     )
-    registry.set_alias(client, card.model_name, registry.CHALLENGER, version)
+    tags = {**decision.as_tags(), "mleng.run_id": context.run_id, "mleng.metric": card.metric}
+    tags = {key: str(value) for key, value in {**tags, **facts}.items()}
+    version = registry.register_version(
+        context.client, model_uri, card.model_name, context.run_id, tags
+    )
+    registry.set_alias(context.client, card.model_name, registry.CHALLENGER, version)
     aliases = [registry.CHALLENGER]
     if decision.promote:
-        registry.set_alias(client, card.model_name, registry.CHAMPION, version)
+        registry.set_alias(context.client, card.model_name, registry.CHAMPION, version)
         aliases.append(registry.CHAMPION)
-    tracking.log_values(
-        client,
-        run_id,
-        tags={**decision.as_tags(), "model.name": card.model_name, "model.version": version},
+    context.log(
+        tags={**decision.as_tags(), "model.name": card.model_name, "model.version": version}
     )
     return registry.RegisteredVersion(
         card.model_name, version, f"models:/{card.model_name}/{version}", tuple(aliases)

@@ -59,7 +59,8 @@ def adult_card(**changes: Any) -> DatasetCard:
 
 
 def synthetic_card(target: str = "y", task: str = "binary", **changes: Any) -> DatasetCard:
-    """A minimal card for a made-up frame: features inferred from dtypes unless `changes` say otherwise."""
+    """A minimal card for a made-up frame: features inferred from dtypes unless `changes` say
+    otherwise."""
     data = {
         "name": "synthetic",
         "path": "synthetic.csv",

@@ -1,4 +1,5 @@
-"""Predictions with known truths for the evaluation tests: binormal scores, multiclass, regression."""
+"""Predictions with known truths for the evaluation tests: binormal scores, multiclass,
+regression."""
 
 from __future__ import annotations
 

@@ -20,17 +20,14 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pydantic import Field
 from scipy.sparse import issparse
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
-from mleng.card.base import StrictModel
-from mleng.quality.findings import format_number, to_jsonable
-from mleng.quality.markdown import render_table
 from mleng.quality.plots import new_figure
+from mleng.reports.formatting import format_number, render_table, to_jsonable
 
 Scaling = Literal["input", "layer"]
 Network = MLPClassifier | MLPRegressor
@@ -41,17 +38,7 @@ ACTIVATIONS = {
     "logistic": expit,
     "softmax": lambda values: softmax(values, axis=1),
 }
-
-
-class CoverageSettings(StrictModel):
-    """How coverage is measured; the fields are `measure_neuron_coverage`'s keyword arguments."""
-
-    threshold: float = Field(default=0.5, ge=0, description="scaled activation a unit must exceed")
-    tolerance: float | None = Field(
-        default=None, ge=0, description="regression: error still correct"
-    )
-    scaling: Scaling = "input"
-    curve_points: int = Field(default=20, ge=2, description="points on the coverage curve")
+CURVE_POINTS = 20  # points of the coverage curve, on a geometric grid of test rows
 
 
 @dataclass(frozen=True)
@@ -69,7 +56,8 @@ class LayerCoverage:
 
 @dataclass(frozen=True)
 class CoverageReport:
-    """Overall and per-layer neuron coverage, and coverage after the first k rows for k on a grid."""
+    """Overall and per-layer neuron coverage, and coverage after the first k rows for k on a
+    grid."""
 
     threshold: float
     scaling: str
@@ -92,12 +80,13 @@ class CoverageReport:
 
 
 def split_network(model: BaseEstimator) -> tuple[Pipeline | None, Network]:
-    """The steps before the perceptron (None when the model is the perceptron) and the perceptron."""
+    """The steps before the perceptron (None when the model is the perceptron) and the
+    perceptron."""
     network = model[-1] if isinstance(model, Pipeline) else model
     if not isinstance(network, (MLPClassifier, MLPRegressor)):
         raise TypeError(
-            f"neuron coverage needs an MLPClassifier or MLPRegressor (alone or last in a Pipeline), "
-            f"got {type(network).__name__}"
+            "neuron coverage needs an MLPClassifier or MLPRegressor (alone or last in a "
+            f"Pipeline), got {type(network).__name__}"
         )
     if not hasattr(network, "coefs_"):
         raise ValueError("the perceptron is not fitted; fit the model before measuring coverage")
@@ -115,7 +104,8 @@ def transform_network_inputs(model: BaseEstimator, X: pd.DataFrame | np.ndarray)
 
 
 def compute_layer_outputs(network: Network, inputs: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output, hidden layers first and the output layer last (after its activation)."""
+    """Every layer's output, hidden layers first and the output layer last (after its
+    activation)."""
     outputs = []
     values = inputs
     last = len(network.coefs_) - 1
@@ -154,7 +144,8 @@ def find_correct_rows(
     else:
         if tolerance is None or tolerance < 0:
             raise ValueError(
-                f"a regressor needs a tolerance >= 0 (rows predicted within it count as correct), got {tolerance}"
+                "a regressor needs a tolerance >= 0 (rows predicted within it count as "
+                f"correct), got {tolerance}"
             )
         right = np.abs(predicted.astype(float) - truth.astype(float)) <= tolerance
     return right.reshape(len(truth), -1).all(axis=1)
@@ -163,7 +154,8 @@ def find_correct_rows(
 def find_first_activations(
     scaled_layers: list[np.ndarray], correct: np.ndarray, threshold: float
 ) -> list[np.ndarray]:
-    """Per layer and unit, the position of the first correct row that activates it (rows if none)."""
+    """Per layer and unit, the position of the first correct row that activates it (rows if
+    none)."""
     rows = len(correct)
     first = []
     for scaled in scaled_layers:
@@ -193,7 +185,6 @@ def measure_neuron_coverage(
     threshold: float = 0.5,
     tolerance: float | None = None,
     scaling: Scaling = "input",
-    curve_points: int = 20,
 ) -> CoverageReport:
     """Share of hidden units activated above `threshold` by at least one correctly predicted row.
 
@@ -219,7 +210,7 @@ def measure_neuron_coverage(
         for index, hits in enumerate(first)
     ]
     all_first = np.concatenate(first) if first else np.empty(0, dtype=int)
-    curve_rows, curve_coverage = build_coverage_curve(all_first, rows, curve_points)
+    curve_rows, curve_coverage = build_coverage_curve(all_first, rows, CURVE_POINTS)
     return CoverageReport(
         threshold=threshold,
         scaling=scaling,

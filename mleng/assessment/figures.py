@@ -15,7 +15,14 @@ from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc, confusion_matrix, precision_recall_curve, roc_curve
 
-from mleng.evaluation import MetricInterval, Predictions, bootstrap_distribution, compute_metrics
+from mleng.evaluation import (
+    MetricInterval,
+    Predictions,
+    Resampling,
+    Truth,
+    bootstrap_distribution,
+    compute_metrics,
+)
 from mleng.evaluation.intervals import percentile_interval
 from mleng.quality.plots import new_figure
 from mleng.search.engine import TrialResult
@@ -300,26 +307,25 @@ def plot_search_landscape(results: list[TrialResult], metric: str | None = None)
 
 
 def render_figures(
-    task: str,
-    y_true: Any,
+    truth: Truth,
     predictions: Predictions,
     results: list[TrialResult] | None = None,
-    positive_label: Any = None,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    resampling: Resampling | None = None,
     metric: str | None = None,
     intervals: dict[str, MetricInterval] | None = None,
 ) -> dict[str, Figure]:
-    """The figures that fit `task`, by artifact name: curves need probabilities, residuals need
+    """The figures that fit the task, by artifact name: curves need probabilities, residuals need
     a regression, the landscape needs search results.
 
     Pass the evaluation's `intervals` to mark them on the bootstrap histograms (with the same
-    `n_resamples` and `seed` they describe the same resamples); without them the 95% percentile
-    intervals of the drawn resamples are marked.
+    `resampling` they describe the same resamples); without them the percentile intervals of the
+    drawn resamples, at `resampling.confidence`, are marked.
     """
+    resampling = resampling or Resampling()
+    y_true, positive_label = truth.y_true, truth.positive_label
     figures: dict[str, Figure] = {}
-    if task == "regression":
-        figures["residuals"] = plot_residuals(y_true, predictions.y_pred, seed)
+    if truth.task == "regression":
+        figures["residuals"] = plot_residuals(y_true, predictions.y_pred, resampling.seed)
     else:
         if predictions.proba is not None:
             figures["roc_curve"] = plot_roc_curve(y_true, predictions, positive_label)
@@ -331,13 +337,13 @@ def render_figures(
             )
         labels = resolve_classes(y_true, predictions).tolist()
         figures["confusion_matrix"] = plot_confusion_matrix(y_true, predictions.y_pred, labels)
-    distributions = bootstrap_distribution(
-        task, y_true, predictions, positive_label, n_resamples, seed
-    )
+    distributions = bootstrap_distribution(truth, predictions, resampling)
     if intervals is None:
-        estimates = compute_metrics(task, y_true, predictions, positive_label)
+        estimates = compute_metrics(truth, predictions)
         intervals = {
-            name: MetricInterval(estimates[name], *percentile_interval(values, 0.95), "percentile")
+            name: MetricInterval(
+                estimates[name], *percentile_interval(values, resampling.confidence), "percentile"
+            )
             for name, values in distributions.items()
         }
     figures["bootstrap_distributions"] = plot_bootstrap_distributions(distributions, intervals)

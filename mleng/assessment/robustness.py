@@ -1,4 +1,5 @@
-"""Epsilon-delta robustness: how many rows change their output by more than epsilon under small noise.
+"""Epsilon-delta robustness: how many rows change their output by more than epsilon under small
+noise.
 
 A row is delta-sensitive when some perturbation of its numeric features, each moved by at most
 `delta` times that feature's spread (an L-infinity ball in units of standard deviations or IQRs),
@@ -15,14 +16,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from scipy.special import expit
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.pipeline import Pipeline
 
-from mleng.card.base import StrictModel
-from mleng.quality.findings import format_number, to_jsonable
-from mleng.quality.markdown import render_table
+from mleng.reports.formatting import format_number, render_table, to_jsonable
 
 Output = Literal["proba", "prediction"]
 Spread = Literal["std", "iqr"]
@@ -30,18 +28,23 @@ Sampling = Literal["uniform", "vertices"]
 PROBE_ROWS = 32
 
 
-class RobustnessSettings(StrictModel):
-    """The epsilon-delta question to ask; the fields are `measure_robustness`'s keyword arguments."""
+@dataclass(frozen=True)
+class Perturbation:
+    """The noise tried on each row: numeric features moved by at most `delta` times their
+    `spread` (an L-infinity ball), `n_samples` draws per row, uniform in the ball or on its
+    corners (`sampling`), drawn from `seed`."""
 
-    epsilon: float = Field(default=0.1, ge=0, description="largest output change that is tolerated")
-    delta: float = Field(
-        default=0.05, ge=0, description="noise radius in units of each feature's spread"
-    )
-    n_samples: int = Field(default=20, ge=1, description="random perturbations tried per row")
+    delta: float
+    n_samples: int
     seed: int = 0
-    output: Output = "proba"
     spread: Spread = "std"
     sampling: Sampling = "uniform"
+
+    def __post_init__(self) -> None:
+        if self.delta < 0 or self.n_samples < 1:
+            raise ValueError(
+                f"need delta >= 0 and n_samples >= 1, got {self.delta} and {self.n_samples}"
+            )
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class ExactWorstCase:
 
 @dataclass(frozen=True)
 class RobustnessReport:
-    """Sampled sensitivity per row, its share, and the exact worst case when a closed form exists."""
+    """Sampled sensitivity per row, its share, and the exact worst case when a closed form
+    exists."""
 
     output: str
     epsilon: float
@@ -157,21 +161,18 @@ def measure_robustness(
     X: pd.DataFrame,
     numeric_columns: list[str],
     epsilon: float,
-    delta: float,
-    n_samples: int = 20,
-    seed: int = 0,
+    perturbation: Perturbation,
     output: Output = "proba",
-    spread: Spread = "std",
-    sampling: Sampling = "uniform",
 ) -> RobustnessReport:
-    """Share of rows whose output moves by more than `epsilon` within the delta-ball, sampled and exact.
+    """Share of rows whose output moves by more than `epsilon` within the delta-ball, sampled
+    and exact.
 
-    Each row gets `n_samples` random offsets on its numeric features (missing values stay missing,
-    so a missing feature is never perturbed). A sample counts as a violation when the output changes
-    by more than `epsilon`: the largest probability change over classes for "proba", any label flip
-    for a classifier's "prediction", the absolute change for a regressor. The offsets of one seed are
-    the same directions scaled by delta, so for models monotone along each direction (linear ones)
-    a larger delta never lowers the share.
+    Each row gets `perturbation.n_samples` random offsets on its numeric features (missing values
+    stay missing, so a missing feature is never perturbed). A sample counts as a violation when
+    the output changes by more than `epsilon`: the largest probability change over classes for
+    "proba", any label flip for a classifier's "prediction", the absolute change for a
+    regressor. The offsets of one seed are the same directions scaled by delta, so for models
+    monotone along each direction (linear ones) a larger delta never lowers the share.
     """
     classifier = is_classifier(model)
     if output == "proba" and not hasattr(model, "predict_proba"):
@@ -179,11 +180,9 @@ def measure_robustness(
             f"{type(model).__name__} has no predict_proba; use output='prediction' for regressors "
             "and for classifiers without probabilities"
         )
-    if epsilon < 0 or delta < 0 or n_samples < 1:
-        raise ValueError(
-            f"need epsilon >= 0, delta >= 0 and n_samples >= 1, got {epsilon}, {delta} and {n_samples}"
-        )
-    radii = compute_feature_radii(X, numeric_columns, delta, spread)
+    if epsilon < 0:
+        raise ValueError(f"need epsilon >= 0, got {epsilon}")
+    radii = compute_feature_radii(X, numeric_columns, perturbation.delta, perturbation.spread)
     radius_vector = np.array([radii[c] for c in numeric_columns])
     numeric = (
         np.column_stack([to_float(X[c]) for c in numeric_columns]) if numeric_columns else None
@@ -191,13 +190,13 @@ def measure_robustness(
     base = predict_output(model, X, output)
     violations = np.zeros(len(X), dtype=int)
     max_change = np.zeros(len(X))
-    rng = np.random.default_rng(seed)
-    for _ in range(n_samples):
+    rng = np.random.default_rng(perturbation.seed)
+    for _ in range(perturbation.n_samples):
         perturbed = X.copy()
         if numeric is not None:
-            shifted = numeric + draw_perturbation(rng, len(X), radius_vector, sampling)
+            offsets = draw_perturbation(rng, len(X), radius_vector, perturbation.sampling)
             perturbed[numeric_columns] = pd.DataFrame(
-                shifted, index=X.index, columns=numeric_columns
+                numeric + offsets, index=X.index, columns=numeric_columns
             )
         change = measure_output_change(
             base, predict_output(model, perturbed, output), output, classifier
@@ -208,10 +207,10 @@ def measure_robustness(
     return RobustnessReport(
         output=output,
         epsilon=epsilon,
-        delta=delta,
-        spread=spread,
-        sampling=sampling,
-        n_samples=n_samples,
+        delta=perturbation.delta,
+        spread=perturbation.spread,
+        sampling=perturbation.sampling,
+        n_samples=perturbation.n_samples,
         radii=radii,
         violations_per_row=violations,
         max_change_per_row=max_change,
@@ -230,7 +229,8 @@ def find_linear_estimator(model: BaseEstimator) -> BaseEstimator | None:
 
 
 def decision_values(model: BaseEstimator, X: pd.DataFrame, classifier: bool) -> np.ndarray:
-    """The affine score the output derives from: the decision function, or a regressor's prediction."""
+    """The affine score the output derives from: the decision function, or a regressor's
+    prediction."""
     return np.asarray(model.decision_function(X) if classifier else model.predict(X), dtype=float)
 
 
@@ -282,13 +282,15 @@ def compute_exact_worst_case(
     epsilon: float,
     output: Output,
 ) -> tuple[ExactWorstCase | None, str]:
-    """The exact largest output change per row inside the ball, for binary and regression linear models.
+    """The exact largest output change per row inside the ball, for binary and regression linear
+    models.
 
-    With the decision function z affine in the raw numerics, z moves at most R = sum_j radius_j |w_j|
-    over the features present in the row (w_j the slope per raw unit, found by `estimate_decision_steps`).
-    A probability sigmoid(z) then changes by at most max(sigmoid(z+R) - sigmoid(z), sigmoid(z) -
-    sigmoid(z-R)) as sigmoid is monotone; a label flips iff z - R <= 0 < z or z <= 0 < z + R; a
-    regression prediction changes by at most R. Returns None and the reason when there is no form.
+    With the decision function z affine in the raw numerics, z moves at most
+    R = sum_j radius_j |w_j| over the features present in the row (w_j the slope per raw unit,
+    found by `estimate_decision_steps`). A probability sigmoid(z) then changes by at most
+    max(sigmoid(z+R) - sigmoid(z), sigmoid(z) - sigmoid(z-R)) as sigmoid is monotone; a label
+    flips iff z - R <= 0 < z or z <= 0 < z + R; a regression prediction changes by at most R.
+    Returns None and the reason when there is no form.
     """
     classifier = is_classifier(model)
     linear = find_linear_estimator(model)
@@ -314,8 +316,9 @@ def compute_exact_worst_case(
         change = reach
     slopes = {c: (steps[c] / radii[c] if radii[c] else 0.0) for c in numeric_columns}
     note = (
-        "exact: the decision function is affine in the numeric inputs (checked by finite differences "
-        f"on up to {PROBE_ROWS} rows per feature), so its extremes lie on the corners of the ball"
+        "exact: the decision function is affine in the numeric inputs (checked by finite "
+        f"differences on up to {PROBE_ROWS} rows per feature), so its extremes lie on the corners "
+        "of the ball"
     )
     share = float(exceeds(change, epsilon, output, classifier).mean()) if len(X) else 0.0
     return ExactWorstCase(change, share, float(change.max()) if len(X) else 0.0, slopes), note
@@ -338,7 +341,10 @@ def render_robustness_markdown(report: RobustnessReport) -> str:
             ("exact largest change", report.exact.max_change),
         ]
     parts = [
-        f"## Robustness: epsilon {format_number(report.epsilon)}, delta {format_number(report.delta)}",
+        (
+            f"## Robustness: epsilon {format_number(report.epsilon)}, "
+            f"delta {format_number(report.delta)}"
+        ),
         (
             f"Numeric features moved by at most delta x {report.spread} each (L-infinity ball), "
             f"{report.n_samples} {report.sampling} samples per row; categorical features untouched."

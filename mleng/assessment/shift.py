@@ -1,4 +1,5 @@
-"""Distribution shift by adversarial validation: can a classifier tell reference rows from current ones?
+"""Distribution shift by adversarial validation: can a classifier tell reference rows from
+current ones?
 
 A gradient-boosted classifier learns to separate the reference rows (e.g. training data) from the
 current rows (test data or recent production traffic). Its out-of-fold AUC measures the shift:
@@ -15,16 +16,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from mleng.card.base import StrictModel
-from mleng.quality.findings import format_number, to_jsonable
-from mleng.quality.markdown import render_table
+from mleng.data.loading import FeatureColumns
+from mleng.reports.formatting import format_number, render_table, to_jsonable
 
 # Categories beyond this many per column share one code: the boosting model's native categorical
 # support takes at most 255 bins, one of which is reserved for missing values.
@@ -32,19 +31,38 @@ MAX_CATEGORY_CODES = 250
 IMPORTANCE_REPEATS = 1
 
 
-class ShiftSettings(StrictModel):
+@dataclass(frozen=True)
+class ShiftTest:
     """How hard `detect_shift` looks for a shift and how much it may spend doing so.
 
-    The fields are `detect_shift`'s keyword arguments: `detect_shift(..., **settings.model_dump())`.
+    `n_permutations` label shuffles give the null AUCs and at most `max_rows` rows are used
+    (sampled in proportion); both have no default, as the card's `evaluation` block sets them.
+    The classifier's out-of-fold AUC comes from `folds` folds of a boosting model with `max_iter`
+    rounds; the `top_k` strongest drivers are kept, and a shift is declared at level `alpha`.
     """
 
-    seed: int = 0
-    n_permutations: int = Field(default=100, ge=0, description="label shuffles for the null AUCs")
-    folds: int = Field(default=3, ge=2, description="cross-validation folds for out-of-fold AUC")
-    max_rows: int = Field(default=20_000, ge=20, description="rows used, sampled in proportion")
-    max_iter: int = Field(default=20, ge=1, description="boosting rounds of the shift classifier")
-    top_k: int = Field(default=10, ge=1, description="drivers kept in the report")
-    alpha: float = Field(default=0.05, gt=0, lt=1, description="level at which a shift is declared")
+    n_permutations: int
+    max_rows: int
+    folds: int = 3
+    max_iter: int = 20
+    top_k: int = 10
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be {rule}, got {value}"
+            for name, value, rule, ok in [
+                ("n_permutations", self.n_permutations, ">= 0", self.n_permutations >= 0),
+                ("max_rows", self.max_rows, ">= 20", self.max_rows >= 20),
+                ("folds", self.folds, ">= 2", self.folds >= 2),
+                ("max_iter", self.max_iter, ">= 1", self.max_iter >= 1),
+                ("top_k", self.top_k, ">= 1", self.top_k >= 1),
+                ("alpha", self.alpha, "between 0 and 1", 0 < self.alpha < 1),
+            ]
+            if not ok
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -87,41 +105,48 @@ class ShiftReport:
         return to_jsonable(asdict(self) | {"shifted": self.shifted, "null_summary": summary})
 
 
+@dataclass(frozen=True)
+class AdversarialSetup:
+    """Reference rows labelled 0 and current rows 1, as one encoded matrix with a fold per row,
+    and the unfitted classifier that is to tell them apart."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    fold_ids: np.ndarray
+    model: HistGradientBoostingClassifier
+
+
 def encode_shift_features(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    numeric_columns: list[str],
-    categorical_columns: list[str],
+    columns: FeatureColumns,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Both frames as one float matrix (reference rows first) and its categorical-column mask.
 
     Numbers become floats (text that is not a number, and infinities, become missing). Categories
     become integer codes over both frames together, most frequent first, so a level seen only in
     the current rows still gets a code of its own; rare levels past `MAX_CATEGORY_CODES` share one.
-    The codes ignore which frame a row came from, so shuffling rows between frames cannot change them.
+    The codes ignore which frame a row came from, so shuffling rows between frames cannot change
+    them.
     """
-    missing = [
-        c
-        for c in [*numeric_columns, *categorical_columns]
-        if c not in reference or c not in current
-    ]
+    missing = [c for c in columns.all if c not in reference or c not in current]
     if missing:
         raise ValueError(
             f"columns {missing} are not in both frames; compare the same feature columns"
         )
-    if not numeric_columns and not categorical_columns:
+    if not columns.all:
         raise ValueError("give at least one numeric or categorical column to compare")
     both = pd.concat([reference, current], ignore_index=True)
     blocks = []
-    for column in numeric_columns:
+    for column in columns.numeric:
         values = pd.to_numeric(both[column], errors="coerce").astype("float64").to_numpy()
         blocks.append(np.where(np.isfinite(values), values, np.nan))
-    for column in categorical_columns:
+    for column in columns.categorical:
         text = both[column].astype(object).where(both[column].isna(), both[column].astype(str))
         counts = text.value_counts(dropna=True)
         codes = {level: min(i, MAX_CATEGORY_CODES) for i, level in enumerate(counts.index)}
         blocks.append(text.map(codes).astype("float64").to_numpy())
-    mask = np.array([False] * len(numeric_columns) + [True] * len(categorical_columns))
+    mask = np.array([False] * len(columns.numeric) + [True] * len(columns.categorical))
     return np.column_stack(blocks), mask
 
 
@@ -157,7 +182,8 @@ def predict_out_of_fold(
 
 
 def assign_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
-    """A fold id per row, stratified by group so every fold holds both reference and current rows."""
+    """A fold id per row, stratified by group so every fold holds both reference and current
+    rows."""
     fold_ids = np.empty(len(labels), dtype=int)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fold, (_, held_out) in enumerate(splitter.split(np.zeros(len(labels)), labels)):
@@ -165,14 +191,7 @@ def assign_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     return fold_ids
 
 
-def compute_permutation_null(
-    features: np.ndarray,
-    labels: np.ndarray,
-    fold_ids: np.ndarray,
-    model: HistGradientBoostingClassifier,
-    n_permutations: int,
-    seed: int,
-) -> np.ndarray:
+def compute_permutation_null(setup: AdversarialSetup, n_permutations: int, seed: int) -> np.ndarray:
     """Out-of-fold AUCs after shuffling rows between the groups, the statistic's null distribution.
 
     Labels and fold ids move together, which is the same as shuffling the feature rows under fixed
@@ -180,10 +199,13 @@ def compute_permutation_null(
     draw from this distribution and (1 + #null >= observed) / (1 + n) is an exact p-value.
     """
     rng = np.random.default_rng(seed)
+    labels, fold_ids = setup.labels, setup.fold_ids
     null = np.empty(n_permutations)
     for i in range(n_permutations):
         order = rng.permutation(len(labels))
-        probabilities, _ = predict_out_of_fold(features, labels[order], fold_ids[order], model)
+        probabilities, _ = predict_out_of_fold(
+            setup.features, labels[order], fold_ids[order], setup.model
+        )
         null[i] = roc_auc_score(labels[order], probabilities)
     return null
 
@@ -194,18 +216,18 @@ def compute_p_value(observed: float, null: np.ndarray) -> float:
 
 
 def rank_shift_drivers(
-    features: np.ndarray,
-    labels: np.ndarray,
-    fold_ids: np.ndarray,
+    setup: AdversarialSetup,
     models: list[HistGradientBoostingClassifier],
     columns: list[str],
     seed: int,
 ) -> list[ShiftDriver]:
-    """Columns by the mean drop in held-out AUC when shuffled within the held-out fold, largest first.
+    """Columns by the mean drop in held-out AUC when shuffled within the held-out fold, largest
+    first.
 
     Measured on held-out rows, so a column the model merely memorised does not look like a driver.
     """
     rng = np.random.default_rng(seed)
+    features, labels, fold_ids = setup.features, setup.labels, setup.fold_ids
     drops = np.zeros(len(columns))
     for fold, model in zip(np.unique(fold_ids), models, strict=True):
         held_x, held_y = features[fold_ids == fold], labels[fold_ids == fold]
@@ -244,37 +266,51 @@ def check_group_sizes(reference: pd.DataFrame, current: pd.DataFrame, folds: int
         )
 
 
+def set_up_adversarial(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: FeatureColumns,
+    folds: int,
+    max_iter: int,
+    seed: int,
+) -> AdversarialSetup:
+    """Encode both frames, label them by origin and assign stratified folds."""
+    check_group_sizes(reference, current, folds)
+    features, mask = encode_shift_features(reference, current, columns)
+    labels = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
+    return AdversarialSetup(
+        features,
+        labels,
+        assign_folds(labels, folds, seed),
+        build_shift_classifier(mask, max_iter, seed),
+    )
+
+
 def detect_shift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    numeric_columns: list[str],
-    categorical_columns: list[str],
+    columns: FeatureColumns,
+    test: ShiftTest,
     seed: int = 0,
-    n_permutations: int = 100,
-    folds: int = 3,
-    max_rows: int = 20_000,
-    max_iter: int = 20,
-    top_k: int = 10,
-    alpha: float = 0.05,
 ) -> ShiftReport:
-    """Adversarial validation with a permutation test of "no shift" and the columns behind a shift.
+    """Adversarial validation with a permutation test of "no shift" and the columns behind a
+    shift.
 
-    Large frames are sampled down to `max_rows` (keeping their proportions) and the boosting model
-    runs on one thread: the permutations refit it `folds * n_permutations` times, and one thread
-    per fit avoids OpenMP threads fighting over shared cores.
+    Large frames are sampled down to `test.max_rows` (keeping their proportions) and the boosting
+    model runs on one thread: the permutations refit it `folds * n_permutations` times, and one
+    thread per fit avoids OpenMP threads fighting over shared cores.
     """
-    check_group_sizes(reference, current, folds)
-    reference, current = sample_in_proportion(reference, current, max_rows, seed)
-    features, mask = encode_shift_features(reference, current, numeric_columns, categorical_columns)
-    labels = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
-    fold_ids = assign_folds(labels, folds, seed)
-    model = build_shift_classifier(mask, max_iter, seed)
+    check_group_sizes(reference, current, test.folds)
+    reference, current = sample_in_proportion(reference, current, test.max_rows, seed)
+    setup = set_up_adversarial(reference, current, columns, test.folds, test.max_iter, seed)
+    n_permutations, alpha = test.n_permutations, test.alpha
     with threadpool_limits(limits=1, user_api="openmp"):
-        probabilities, fitted = predict_out_of_fold(features, labels, fold_ids, model)
-        auc = float(roc_auc_score(labels, probabilities))
-        null = compute_permutation_null(features, labels, fold_ids, model, n_permutations, seed)
-        columns = [*numeric_columns, *categorical_columns]
-        drivers = rank_shift_drivers(features, labels, fold_ids, fitted, columns, seed)
+        probabilities, fitted = predict_out_of_fold(
+            setup.features, setup.labels, setup.fold_ids, setup.model
+        )
+        auc = float(roc_auc_score(setup.labels, probabilities))
+        null = compute_permutation_null(setup, n_permutations, seed)
+        drivers = rank_shift_drivers(setup, fitted, columns.all, seed)
     notes = []
     if n_permutations == 0:
         notes.append("no permutations were run, so the p-value is 1 and carries no evidence")
@@ -288,11 +324,11 @@ def detect_shift(
         p_value=compute_p_value(auc, null),
         n_permutations=n_permutations,
         null_aucs=[float(v) for v in null],
-        drivers=drivers[:top_k],
+        drivers=drivers[: test.top_k],
         reference_rows=len(reference),
         current_rows=len(current),
         alpha=alpha,
-        folds=folds,
+        folds=test.folds,
         seed=seed,
         notes=notes,
     )
@@ -301,25 +337,22 @@ def detect_shift(
 def score_similarity_to_current(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    numeric_columns: list[str],
-    categorical_columns: list[str],
+    columns: FeatureColumns,
     seed: int = 0,
     folds: int = 5,
     max_iter: int = 20,
 ) -> pd.Series:
-    """Each reference row's out-of-fold probability of being a current row, indexed like `reference`.
+    """Each reference row's out-of-fold probability of being a current row, indexed like
+    `reference`.
 
     Out of fold, so the score of a row never comes from a model that saw it with its label.
     """
     if not reference.index.is_unique:
         raise ValueError("the reference frame's index has duplicates; reset it to identify rows")
-    check_group_sizes(reference, current, folds)
-    features, mask = encode_shift_features(reference, current, numeric_columns, categorical_columns)
-    labels = np.r_[np.zeros(len(reference), dtype=int), np.ones(len(current), dtype=int)]
-    model = build_shift_classifier(mask, max_iter, seed)
+    setup = set_up_adversarial(reference, current, columns, folds, max_iter, seed)
     with threadpool_limits(limits=1, user_api="openmp"):
         probabilities, _ = predict_out_of_fold(
-            features, labels, assign_folds(labels, folds, seed), model
+            setup.features, setup.labels, setup.fold_ids, setup.model
         )
     return pd.Series(
         probabilities[: len(reference)], index=reference.index, name="current_probability"
@@ -329,15 +362,13 @@ def score_similarity_to_current(
 def select_validation_rows(
     reference: pd.DataFrame,
     current: pd.DataFrame,
-    numeric_columns: list[str],
-    categorical_columns: list[str],
+    columns: FeatureColumns,
     fraction: float | None = None,
     n: int | None = None,
     seed: int = 0,
-    folds: int = 5,
-    max_iter: int = 20,
 ) -> pd.Index:
-    """The index of the `n` (or `fraction` of) reference rows that look most like the current rows.
+    """The index of the `n` (or `fraction` of) reference rows that look most like the current
+    rows, scored out of fold by `score_similarity_to_current`.
 
     Training on the rest and validating on these gives a validation score that speaks for the
     current data rather than for the training distribution. The index keeps the reference order;
@@ -350,9 +381,7 @@ def select_validation_rows(
     count = round(fraction * len(reference)) if fraction is not None else int(n or 0)
     if not 1 <= count <= len(reference):
         raise ValueError(f"cannot select {count} rows from {len(reference)} reference rows")
-    scores = score_similarity_to_current(
-        reference, current, numeric_columns, categorical_columns, seed, folds, max_iter
-    )
+    scores = score_similarity_to_current(reference, current, columns, seed)
     chosen = np.argsort(-scores.to_numpy(), kind="stable")[:count]
     return reference.index[np.sort(chosen)]
 
@@ -370,8 +399,9 @@ def render_shift_markdown(report: ShiftReport) -> str:
     parts = [
         f"## Distribution shift: {verdict}",
         (
-            f"A classifier tells {report.reference_rows:,} reference rows from {report.current_rows:,} "
-            f"current rows with out-of-fold AUC {format_number(report.auc)} ({null_text}); "
+            f"A classifier tells {report.reference_rows:,} reference rows from "
+            f"{report.current_rows:,} current rows with out-of-fold AUC "
+            f"{format_number(report.auc)} ({null_text}); "
             f"permutation p-value {format_number(report.p_value)} (alpha {report.alpha})."
         ),
         "### Columns that drive the shift",

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from mleng.evaluation import MetricInterval, Predictions, bootstrap_metrics
+from mleng.evaluation import MetricInterval, Predictions, Resampling, Truth, bootstrap_metrics
 
 MISSING = "(missing)"
 OTHER = "(other)"
 NUMERIC_BINS = 5
+MAX_GROUPS = 20  # per slice column: quantile bins, or the largest levels and "(other)"
 
 
 @dataclass(frozen=True)
@@ -83,43 +83,34 @@ def fix_classes(task: str, y_true: np.ndarray, predictions: Predictions) -> Pred
 
 
 def measure_slices(
-    task: str,
-    y_true: Any,
+    truth: Truth,
     predictions: Predictions,
     groups: pd.DataFrame,
     columns: Sequence[str],
-    positive_label: Any = None,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    resampling: Resampling | None = None,
     min_group_size: int = 30,
-    confidence: float = 0.95,
-    max_groups: int = 20,
 ) -> list[SliceMetric]:
     """Per group of each column in `columns`, the task's metrics with bootstrap intervals.
 
-    `groups` holds the test rows' columns in the same order as `y_true` (its index is ignored).
-    Every group is resampled with the same seed, so a rerun gives the same intervals.
+    `groups` holds the test rows' columns in the same order as `truth.y_true` (its index is
+    ignored); a column gives at most `MAX_GROUPS` groups. Every group is resampled with the same
+    `resampling`, so a rerun gives the same intervals.
     """
-    truth = np.asarray(y_true).reshape(-1)
-    if len(groups) != len(truth):
+    y_true = np.asarray(truth.y_true).reshape(-1)
+    if len(groups) != len(y_true):
         raise ValueError(
-            f"groups has {len(groups)} rows for {len(truth)} test rows; pass the test rows' columns"
+            f"groups has {len(groups)} rows for {len(y_true)} test rows; "
+            "pass the test rows' columns"
         )
     missing = [column for column in columns if column not in groups.columns]
     if missing:
         raise ValueError(f"slice columns {missing} are not in the test rows' columns")
-    predictions = fix_classes(task, truth, predictions)
+    predictions = fix_classes(truth.task, y_true, predictions)
     slices = []
     for column in columns:
-        for group, rows in group_rows(groups[column], max_groups).items():
+        for group, rows in group_rows(groups[column], MAX_GROUPS).items():
             metrics = bootstrap_metrics(
-                task,
-                truth[rows],
-                select_rows(predictions, rows),
-                positive_label,
-                n_resamples=n_resamples,
-                confidence=confidence,
-                seed=seed,
+                replace(truth, y_true=y_true[rows]), select_rows(predictions, rows), resampling
             )
             small = len(rows) < min_group_size
             slices.append(SliceMetric(column, group, len(rows), metrics, small))

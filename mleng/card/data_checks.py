@@ -45,6 +45,8 @@ Detector = Literal[
     "single_feature_predictor",
     "feature_pair_predictor",
     "id_encodes_target",
+    "code_hides_target",
+    "possible_future_feature",
     "future_feature",
     "recorded_after_prediction",
     "split_overlap",
@@ -63,6 +65,7 @@ DEFAULT_POLICIES: dict[str, Policy] = {detector: "warn" for detector in DETECTOR
     "infinite_values": "fail",
     "target_copy": "fail",
     "id_encodes_target": "fail",
+    "code_hides_target": "fail",
     "future_feature": "fail",
     "recorded_after_prediction": "fail",
     "split_overlap": "fail",
@@ -127,7 +130,11 @@ class ReportSettings(StrictModel):
 
 
 class LeakageSettings(StrictModel):
-    """Thresholds of the leakage detectors, evaluated on a sample with shallow trees to stay cheap."""
+    """Thresholds of the leakage detectors, evaluated on a sample with shallow trees to stay cheap.
+
+    The code and level-separation thresholds count rows per (level, label); the chance they are
+    compared with comes from shuffled labels, so small levels and rare classes do not trip them.
+    """
 
     max_rows: int = Field(default=5000, ge=50, description="rows sampled for the predictor checks")
     min_single_feature_score: float = Field(
@@ -142,13 +149,47 @@ class LeakageSettings(StrictModel):
         default=0.999, gt=0.5, le=1, description="share of rows a mapping must explain"
     )
     id_unique_ratio: float = Field(
-        default=0.5, gt=0, le=1, description="distinct/rows above which a column is id-like"
+        default=0.5, gt=0, le=1, description="distinct/rows above which a text column is id-like"
+    )
+    code_min_levels: int = Field(
+        default=10, ge=2, description="supported levels a column needs to be checked as a code"
+    )
+    code_min_level_rows: int = Field(
+        default=5, ge=2, description="rows a level needs to count as supported (not a singleton)"
+    )
+    code_min_coverage: float = Field(
+        default=0.8, gt=0, le=1, description="share of rows the supported levels must cover"
+    )
+    code_purity: float = Field(
+        default=0.95, gt=0.5, le=1, description="share of rows in their level's majority class"
+    )
+    code_min_lift: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="(purity - chance) / (1 - chance), chance measured with the labels shuffled",
+    )
+    level_separation: float = Field(
+        default=0.85,
+        gt=0,
+        le=1,
+        description="share of one class's rows in a level minus the share of the other rows",
+    )
+    level_min_rows: int = Field(
+        default=20, ge=1, description="rows of the class a separating level must hold"
+    )
+    dominant_score: float = Field(
+        default=0.95, description="single-column score from which it is compared with all columns"
+    )
+    dominant_margin: float = Field(
+        default=0.02, ge=0, description="'nearly as well as all columns': within this of them"
     )
     max_split_overlap: float = Field(
         default=0.01,
         ge=0,
         le=1,
-        description="share of test rows also in train tolerated (natural duplicates) with a warning",
+        description="share of test rows also in train tolerated (natural duplicates) "
+        "with a warning",
     )
     max_recorded_after_fraction: float = Field(default=0.0, ge=0, le=1)
 
@@ -179,7 +220,7 @@ class BiasSettings(StrictModel):
 
 
 class DataChecksSettings(StrictModel):
-    """Everything the data stage needs beyond the card: meanings, availability, thresholds, policies."""
+    """All the data stage needs beyond the card: meanings, availability, thresholds, policies."""
 
     descriptions: dict[str, str] = Field(
         default_factory=dict, description="column -> what it means"
@@ -189,8 +230,9 @@ class DataChecksSettings(StrictModel):
     )
     known_at: dict[str, Availability | timedelta] = Field(
         default_factory=dict,
-        description="column -> when its value is known: before_prediction, after_event, or an ISO 8601 "
-        "offset from the prediction time (P2D: two days after, -PT1H: an hour before)",
+        description="column -> when its value is known: before_prediction, after_event, "
+        "or an ISO 8601 offset from the prediction time (P2D: two days after, -PT1H: an hour "
+        "before)",
     )
     recorded_at: dict[str, str] = Field(
         default_factory=dict, description="column -> the column holding when its value was recorded"
@@ -219,8 +261,8 @@ class DataChecksSettings(StrictModel):
         )
         if droppable:
             raise ValueError(
-                f"policy 'drop' removes columns, but {droppable} are about rows or the whole table; "
-                "use 'fail' or 'warn' for them"
+                f"policy 'drop' removes columns, but {droppable} are about rows or the whole "
+                "table; use 'fail' or 'warn' for them"
             )
         return self
 

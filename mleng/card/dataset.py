@@ -1,4 +1,5 @@
-"""Dataset cards: one YAML file per dataset, validated strictly so a typo is an error, not a default."""
+"""Dataset cards: one YAML file per dataset, validated strictly so a typo is an error, not a
+default."""
 
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ class DatasetCard(StrictModel):
             )
         if self.metric not in allowed:
             raise ValueError(
-                f"metric '{self.metric}' does not fit task '{self.task}'; use one of {list(allowed)}"
+                f"metric '{self.metric}' does not fit task '{self.task}'; "
+                f"use one of {list(allowed)}"
             )
         families = CLASSIFIER_FAMILIES if self.task != "regression" else REGRESSOR_FAMILIES
         if self.search.families is None:
@@ -86,7 +88,8 @@ class DatasetCard(StrictModel):
         unknown = sorted(set(self.search.families) - set(families))
         if unknown:
             raise ValueError(
-                f"unknown model families {unknown} for task '{self.task}'; use any of {list(families)}"
+                f"unknown model families {unknown} for task '{self.task}'; "
+                f"use any of {list(families)}"
             )
         declared = [
             self.target,
@@ -103,17 +106,20 @@ class DatasetCard(StrictModel):
         if self.search.budget < len(self.search.families):
             raise ValueError(
                 f"search budget {self.search.budget} is below the number of model families "
-                f"({len(self.search.families)}: {list(self.search.families)}); raise the budget or drop families"
+                f"({len(self.search.families)}: {list(self.search.families)}); "
+                "raise the budget or drop families"
             )
         if self.imbalance.threshold_metric is not None and self.task != "binary":
             raise ValueError(
-                f"imbalance.threshold_metric '{self.imbalance.threshold_metric}' tunes a binary decision "
-                f"threshold, but the task is '{self.task}'; remove imbalance.threshold_metric"
+                f"imbalance.threshold_metric '{self.imbalance.threshold_metric}' "
+                f"tunes a binary decision threshold, but the task is '{self.task}'; "
+                "remove imbalance.threshold_metric"
             )
         if self.search.validation == "adversarial" and self.timestamp_column:
             raise ValueError(
-                "search.validation 'adversarial' would validate on rows from any time; time-ordered data "
-                "(timestamp_column set) is validated forward in time: use search.validation: cv"
+                "search.validation 'adversarial' would validate on rows from any time; "
+                "time-ordered data (timestamp_column set) is validated forward in time: "
+                "use search.validation: cv"
             )
         return self
 
@@ -122,11 +128,20 @@ class DatasetCard(StrictModel):
         """Whether the primary metric improves downwards (losses and errors)."""
         return self.metric in ("log_loss", "rmse", "mae")
 
-    def with_budget(self, budget: int) -> DatasetCard:
-        """A copy of the card whose search budget is `budget`, validated like the file."""
+    def with_overrides(self, budget: int | None = None, strategy: str | None = None) -> DatasetCard:
+        """A copy of the card with the run's search overrides, validated like the file.
+
+        The CLI flags and the flow's parameters go through here, so a bad `--strategy` is refused
+        with the same message as a bad `search.strategy` in the YAML.
+        """
+        overrides = {"budget": budget, "strategy": strategy}
+        given = {name: value for name, value in overrides.items() if value is not None}
+        if not given:
+            return self
         data = self.model_dump()
-        data["search"]["budget"] = budget
-        return validate_card(data, source="--budget")
+        data["search"].update(given)
+        source = " ".join(f"--{name} {value}" for name, value in given.items())
+        return validate_card(data, source=f"{self.name} with {source}")
 
 
 def _format_validation_error(error: ValidationError, source: str) -> str:
@@ -155,7 +170,8 @@ def load_card(path: str | Path) -> DatasetCard:
     card_path = Path(path)
     if not card_path.is_file():
         raise CardError(
-            f"Dataset card {card_path} does not exist; pass the path of a YAML card such as configs/adult.yaml"
+            f"Dataset card {card_path} does not exist; "
+            "pass the path of a YAML card such as configs/adult.yaml"
         )
     try:
         data = yaml.safe_load(card_path.read_text())

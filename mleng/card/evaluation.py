@@ -10,9 +10,9 @@ from mleng.card.base import StrictModel
 
 
 class HeuristicRule(StrictModel):
-    """A rule a domain expert would use without a model, evaluated with `DataFrame.eval` on raw columns:
-    a condition for classification (rows where it holds get `then`, others `otherwise`) or a value
-    for regression. Backquote column names with dashes: "`capital-gain` > 5000"."""
+    """A rule a domain expert would use without a model, evaluated with `DataFrame.eval` on raw
+    columns: a condition for classification (rows where it holds get `then`, others `otherwise`)
+    or a value for regression. Backquote column names with dashes: "`capital-gain` > 5000"."""
 
     expression: str
     then: str | int | float | bool | None = None

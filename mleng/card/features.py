@@ -1,4 +1,4 @@
-"""Typed feature settings for a dataset card's `features:` block; an empty block means today's pipeline.
+"""Typed settings for a dataset card's `features:` block; an empty block means today's pipeline.
 
 Every field has a default chosen so that `FeatureSettings()` builds a pipeline whose output equals
 `build_feature_pipeline(numeric, categorical)` without settings: median imputation with missing
@@ -110,7 +110,7 @@ class AugmentationSettings(StrictModel):
 
 
 class WindowSettings(StrictModel):
-    """Turning an ordered series into examples: window shape, target horizon and missing-step policy.
+    """Turning an ordered series into examples: window shape, target horizon, missing-step policy.
 
     `gap_policy: interpolate` fills runs of at most `max_gap` missing steps linearly between the
     neighbouring observations; a window is kept only if it then has no missing step and its last

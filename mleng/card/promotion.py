@@ -12,7 +12,8 @@ class PromotionPolicy(StrictModel):
 
     min_metric: float | None = Field(
         default=None,
-        description="primary metric threshold (a ceiling for losses and errors), on the test estimate",
+        description="primary metric threshold (a ceiling for losses and errors), "
+        "on the test estimate",
     )
     beat_baselines: bool = Field(
         default=True, description="the primary metric's interval must clear every baseline"
@@ -25,4 +26,15 @@ class PromotionPolicy(StrictModel):
         ge=0.0,
         le=1.0,
         description="minimum share of test rows whose output is stable under perturbation",
+    )
+    min_paired_rows: int = Field(
+        default=200,
+        ge=1,
+        description="test rows neither model trained on needed to compare with the champion; "
+        "fewer gives the decision 'hold'",
+    )
+    allow_data_warnings: bool | list[str] = Field(
+        default=False,
+        description="promote despite warn-level data findings: true for any, or the detector "
+        "names reviewed and accepted (e.g. [class_imbalance, outliers])",
     )

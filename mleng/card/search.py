@@ -1,4 +1,4 @@
-"""The card's `search:` block: budget, folds, strategy and one hyperparameter space per model family."""
+"""The card's `search:` block: budget, folds, strategy and one hyperparameter space per family."""
 
 from __future__ import annotations
 
@@ -115,16 +115,17 @@ class SearchConfig(StrictModel):
     patience: int | None = Field(
         default=None,
         ge=1,
-        description="coarse_to_fine stops after this many fine rounds in a row without a gain above "
-        "min_improvement; None spends the whole budget",
+        description="coarse_to_fine stops after this many fine rounds in a row without a gain "
+        "above min_improvement; None spends the whole budget",
     )
     min_improvement: float = Field(
         default=0.0, ge=0.0, description="smallest gain in the CV score that resets patience"
     )
     validation: Literal["cv", "adversarial"] = Field(
         default="cv",
-        description="cv: k-fold (forward-chaining when time-ordered); adversarial: score every trial "
-        "on the training rows most like the test rows (their features only, never their labels)",
+        description="cv: k-fold (forward-chaining when time-ordered); adversarial: score every "
+        "trial on the training rows most like the test rows (their features only, "
+        "never their labels)",
     )
     adversarial_fraction: float = Field(
         default=0.2,

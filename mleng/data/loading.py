@@ -1,4 +1,4 @@
-"""Load a dataset as its card describes it, infer feature columns, and split it for training."""
+"""Load a dataset as its card describes it and infer its feature columns."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mleng.card import DatasetCard
 from mleng.errors import DataError
-from mleng.features.windowing import build_window_examples, split_temporal
+from mleng.features.windowing import build_window_examples
 
 
 @dataclass(frozen=True)
@@ -26,14 +25,16 @@ class FeatureColumns:
 
 
 def read_table(path: Path, file_format: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every reader failure into a message that names the file."""
+    """Read a CSV or Parquet file, turning every reader failure into a message naming the file."""
     if not path.exists():
         raise DataError(
-            f"Data file {path} does not exist; fix 'path' in the dataset card (relative paths resolve against the card's folder)"
+            f"Data file {path} does not exist; fix 'path' in the dataset card "
+            "(relative paths resolve against the card's folder)"
         )
     if path.is_dir():
         raise DataError(
-            f"Data path {path} is a folder, not a file; point 'path' in the dataset card at a {file_format} file"
+            f"Data path {path} is a folder, not a file; "
+            f"point 'path' in the dataset card at a {file_format} file"
         )
     try:
         if file_format == "parquet":
@@ -41,7 +42,8 @@ def read_table(path: Path, file_format: str) -> pd.DataFrame:
         return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise DataError(
-            f"Data file {path} is empty (0 rows, no header); supply a {file_format} file with a header row and data"
+            f"Data file {path} is empty (0 rows, no header); "
+            f"supply a {file_format} file with a header row and data"
         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
         first_line = (
@@ -49,12 +51,13 @@ def read_table(path: Path, file_format: str) -> pd.DataFrame:
         )
         raise DataError(
             f"Data file {path} cannot be read as {file_format}: {first_line}. "
-            f"Check the file is a valid {file_format} file (delimiter, encoding, compression) or fix 'format' in the card"
+            f"Check the file is a valid {file_format} file (delimiter, encoding, compression) "
+            "or fix 'format' in the card"
         ) from None
 
 
 def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
-    """Check the target fits the task; for classification, match `positive_label` to the stored values.
+    """Check the target fits the task; for classification, match `positive_label` to stored values.
 
     A CSV may store labels as integers while YAML gives the positive label as a string (or the
     reverse), so labels are compared by their text form.
@@ -63,18 +66,21 @@ def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
     if card.task == "regression":
         if not pd.api.types.is_numeric_dtype(present):
             raise DataError(
-                f"Target column '{card.target}' must be numeric for task 'regression' (dtype {present.dtype}); set task to binary or multiclass"
+                f"Target column '{card.target}' must be numeric for task 'regression' "
+                f"(dtype {present.dtype}); set task to binary or multiclass"
             )
         return target
     labels = pd.unique(present)
     if len(labels) < 2:
         raise DataError(
-            f"Target column '{card.target}' has a single class ({list(labels)[:1]}) in {len(present)} labelled rows; "
+            f"Target column '{card.target}' has a single class ({list(labels)[:1]}) "
+            f"in {len(present)} labelled rows; "
             "a classifier needs at least two classes: check the file or the target column"
         )
     if card.task == "binary" and len(labels) > 2:
         raise DataError(
-            f"Target column '{card.target}' has {len(labels)} classes but the card says task 'binary'; set task: multiclass"
+            f"Target column '{card.target}' has {len(labels)} classes "
+            "but the card says task 'binary'; set task: multiclass"
         )
     if (
         card.task == "binary"
@@ -84,15 +90,16 @@ def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
         matches = [label for label in labels if str(label) == str(card.positive_label)]
         if not matches:
             raise DataError(
-                f"positive_label {card.positive_label!r} is not a value of target column '{card.target}' "
-                f"(values: {sorted(map(str, labels))}); fix positive_label in the card"
+                f"positive_label {card.positive_label!r} is not a value of "
+                f"target column '{card.target}' (values: {sorted(map(str, labels))}); "
+                "fix positive_label in the card"
             )
         card.positive_label = matches[0].item() if hasattr(matches[0], "item") else matches[0]
     return target
 
 
 def load_dataset(card: DatasetCard) -> pd.DataFrame:
-    """Read the card's data and check what training cannot do without: rows, target, declared columns."""
+    """Read the card's data and check what training needs: rows, target, declared columns."""
     frame = read_table(card.path, card.format)
     if frame.empty:
         raise DataError(f"Data file {card.path} has a header but 0 rows; supply data rows")
@@ -135,7 +142,8 @@ def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColu
             categorical.append(column)
     if not numeric and not categorical:
         raise DataError(
-            f"Data file {card.path} has no feature columns besides target/id/timestamp; add feature columns to the data"
+            f"Data file {card.path} has no feature columns besides target/id/timestamp; "
+            "add feature columns to the data"
         )
     return FeatureColumns(numeric, categorical)
 
@@ -143,50 +151,6 @@ def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColu
 def select_features(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:
     """The model's raw input columns, untouched: coercion happens inside the registered pipeline."""
     return frame[columns.all]
-
-
-def split_dataset(
-    frame: pd.DataFrame, card: DatasetCard, seed: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train/test split: temporal when the card has a timestamp, stratified for classification, seeded."""
-    frame = frame[frame[card.target].notna()]
-    if card.timestamp_column:
-        ordered = frame.assign(_order=pd.to_datetime(frame[card.timestamp_column], errors="coerce"))
-        try:
-            train, test = split_temporal(ordered, "_order", card.test_size, gap=window_gap(card))
-        except ValueError as error:
-            raise DataError(
-                f"Data file {card.path} ({len(frame)} rows) cannot be split in time: {error}"
-            ) from None
-        train, test = train.drop(columns="_order"), test.drop(columns="_order")
-    else:
-        stratify = None
-        if card.task != "regression":
-            counts = frame[card.target].value_counts()
-            if counts.min() < 2:
-                raise DataError(
-                    f"Class {counts.idxmin()!r} of target '{card.target}' has {counts.min()} row; a stratified split needs "
-                    "at least 2 rows per class: add rows or merge the rare class"
-                )
-            stratify = frame[card.target]
-        train, test = train_test_split(
-            frame, test_size=card.test_size, random_state=seed, stratify=stratify
-        )
-    if len(train) == 0 or len(test) == 0:
-        raise DataError(
-            f"Data file {card.path} has {len(frame)} labelled rows, too few to split with test_size {card.test_size}; add rows"
-        )
-    if card.task != "regression" and train[card.target].nunique() < 2:
-        raise DataError(
-            f"The training part has a single class of '{card.target}' after the split; add rows of the other classes"
-        )
-    return train, test
-
-
-def window_gap(card: DatasetCard) -> int:
-    """Rows to leave out between past and future so no window overlaps another's target."""
-    windows = card.features.windows
-    return 0 if windows is None else windows.length + windows.horizon - 1
 
 
 def build_examples(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
@@ -201,37 +165,18 @@ def build_examples(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
         return frame
     if not card.timestamp_column:
         raise DataError(
-            f"Card for {card.path} sets features.windows but no timestamp_column; name the column that orders the series"
+            f"Card for {card.path} sets features.windows but no timestamp_column; "
+            "name the column that orders the series"
         )
     examples = build_window_examples(
         frame, card.timestamp_column, [card.target], settings, target_column=card.target
     )
     if examples.empty:
         raise DataError(
-            f"Data file {card.path} ({len(frame)} rows) gives no complete window of length {settings.length}; "
-            "lower features.windows.length or supply a longer series"
+            f"Data file {card.path} ({len(frame)} rows) gives no complete window of length "
+            f"{settings.length}; lower features.windows.length or supply a longer series"
         )
     examples = examples.drop(columns=["window_start", "window_end"]).rename(
         columns={"target_time": card.timestamp_column}
     )
     return examples.reset_index(drop=True)
-
-
-def cap_rows(
-    features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int
-) -> tuple[pd.DataFrame, pd.Series]:
-    """A seeded (stratified for classification) sample of at most `search.max_rows` rows for scoring trials.
-
-    Trials rank configurations; a sample ranks them nearly as well at a fraction of the cost, and
-    the winner is refit on every training row.
-    """
-    limit = card.search.max_rows
-    if limit is None or len(features) <= limit:
-        return features, target
-    if card.timestamp_column:  # keep the most recent rows, in order, for time-ordered folds
-        return features.iloc[-limit:], target.iloc[-limit:]
-    stratify = target if card.task != "regression" and target.value_counts().min() >= 2 else None
-    sample_x, _, sample_y, _ = train_test_split(
-        features, target, train_size=limit, random_state=seed, stratify=stratify
-    )
-    return sample_x, sample_y

@@ -14,6 +14,8 @@ from mleng.evaluation.records import (
     MetricInterval,
     PairedComparison,
     Predictions,
+    Resampling,
+    Truth,
 )
 
 __all__ = [
@@ -22,7 +24,9 @@ __all__ = [
     "MetricInterval",
     "PairedComparison",
     "Predictions",
+    "Resampling",
     "RuleBaseline",
+    "Truth",
     "bootstrap_distribution",
     "bootstrap_metrics",
     "compare_paired",

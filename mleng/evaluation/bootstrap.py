@@ -18,56 +18,49 @@ from mleng.evaluation.records import (
     MetricInterval,
     PairedComparison,
     Predictions,
+    Resampling,
+    Truth,
     check_metric_names,
 )
 from mleng.evaluation.resampling import bootstrap_distributions, jackknife_distribution
-from mleng.evaluation.tables import build_table
+from mleng.evaluation.tables import MetricTable, build_table
 from mleng.evaluation.weighted import evaluate_table
 
 
-def check_resampling(n_resamples: int, confidence: float) -> None:
-    """Reject settings under which an interval means nothing."""
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must lie strictly between 0 and 1, got {confidence}")
-
-
-def compute_metrics(
-    task: str, y_true: Any, predictions: Predictions, positive_label: Any = None
-) -> dict[str, float]:
-    """Every metric of `task` on the test set, equal to scikit-learn's metric functions.
+def compute_metrics(truth: Truth, predictions: Predictions) -> dict[str, float]:
+    """Every metric of the task on the test set, equal to scikit-learn's metric functions.
 
     ROC AUC and log loss need probabilities and are left out when `predictions.proba` is None.
-    f1 and ROC AUC score `positive_label` (default: the second class, as scikit-learn assumes).
+    f1 and ROC AUC score `truth.positive_label` (default: the second class, as scikit-learn
+    assumes).
     """
-    return evaluate_table(build_table(task, y_true, predictions, positive_label))
+    return evaluate_table(build_table(truth.task, truth.y_true, predictions, truth.positive_label))
+
+
+def resample_table(
+    truth: Truth, predictions: Predictions, resampling: Resampling
+) -> tuple[MetricTable, MetricTable, dict[str, np.ndarray]]:
+    """The test rows' metric table, the (possibly grouped) table resampled, and each metric's
+    values on the resamples (NaN where undefined)."""
+    rows = build_table(truth.task, truth.y_true, predictions, truth.positive_label)
+    [table], _ = compress_tables([rows], resampling.n_resamples)
+    [distribution] = bootstrap_distributions([table], resampling.n_resamples, resampling.seed)
+    return rows, table, distribution
 
 
 def bootstrap_distribution(
-    task: str,
-    y_true: Any,
-    predictions: Predictions,
-    positive_label: Any = None,
-    n_resamples: int = 1000,
-    seed: int = 0,
+    truth: Truth, predictions: Predictions, resampling: Resampling | None = None
 ) -> dict[str, np.ndarray]:
-    """Each metric's values on the bootstrap resamples: the same resamples, for the same seed,
-    from which `bootstrap_metrics` takes its percentile intervals (NaN where undefined)."""
-    rows = build_table(task, y_true, predictions, positive_label)
-    [table], _ = compress_tables([rows], n_resamples)
-    [distribution] = bootstrap_distributions([table], n_resamples, seed)
+    """Each metric's values on the bootstrap resamples: the same resamples, for the same
+    `resampling`, from which `bootstrap_metrics` takes its intervals (NaN where undefined)."""
+    _, _, distribution = resample_table(truth, predictions, resampling or Resampling())
     return distribution
 
 
 def bootstrap_metrics(
-    task: str,
-    y_true: Any,
+    truth: Truth,
     predictions: Predictions,
-    positive_label: Any = None,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    resampling: Resampling | None = None,
     method: str = "percentile",
 ) -> dict[str, MetricInterval]:
     """Each metric's test-set value with a bootstrap interval over resampled test rows.
@@ -76,13 +69,12 @@ def bootstrap_metrics(
     metric's interval rather than failing it. `method="bca"` adds bias correction and a jackknife
     acceleration (delete-a-group beyond 500 rows; see `jackknife_distribution`).
     """
-    check_resampling(n_resamples, confidence)
+    resampling = resampling or Resampling()
     if method not in INTERVAL_METHODS:
         raise ValueError(f"unknown interval method '{method}'; use one of {list(INTERVAL_METHODS)}")
-    rows = build_table(task, y_true, predictions, positive_label)
+    rows, table, distribution = resample_table(truth, predictions, resampling)
     estimates = evaluate_table(rows)
-    [table], _ = compress_tables([rows], n_resamples)
-    [distribution] = bootstrap_distributions([table], n_resamples, seed)
+    confidence = resampling.confidence
     if method == "percentile":
         return {
             name: MetricInterval(estimates[name], *percentile_interval(values, confidence), method)
@@ -90,7 +82,7 @@ def bootstrap_metrics(
         }
     # The bias correction compares resamples with the estimate of the same (possibly binned) table.
     centres = evaluate_table(table)
-    jackknife = jackknife_distribution(table, seed)
+    jackknife = jackknife_distribution(table, resampling.seed)
     return {
         name: MetricInterval(
             estimates[name],
@@ -115,40 +107,38 @@ def orient_difference(
 
 
 def compare_paired(
-    task: str,
+    truth: Truth,
     metric: str,
-    y_true: Any,
     champion: Predictions,
     challenger: Predictions,
-    positive_label: Any = None,
-    n_resamples: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
+    resampling: Resampling | None = None,
 ) -> PairedComparison:
     """How much better the challenger scores than the champion on the same test rows.
 
     Both models are scored on identical resamples, so the shared luck of the test set cancels
-    and the interval is far narrower than comparing two separate intervals would suggest.
+    and the interval is far narrower than comparing two separate intervals would suggest. The
+    interval is a percentile interval at `resampling.confidence`.
     """
-    check_resampling(n_resamples, confidence)
-    if metric not in check_metric_names(task):
+    resampling = resampling or Resampling()
+    names = check_metric_names(truth.task)
+    if metric not in names:
         raise ValueError(
-            f"metric '{metric}' does not fit task '{task}'; use one of {list(check_metric_names(task))}"
+            f"metric '{metric}' does not fit task '{truth.task}'; use one of {list(names)}"
         )
     rows = [
-        build_table(task, y_true, model, positive_label, (metric,))
+        build_table(truth.task, truth.y_true, model, truth.positive_label, (metric,))
         for model in (champion, challenger)
     ]
     difference = orient_difference(
         metric, evaluate_table(rows[0])[metric], evaluate_table(rows[1])[metric]
     )
-    tables, _ = compress_tables(rows, n_resamples)
+    tables, _ = compress_tables(rows, resampling.n_resamples)
     champion_values, challenger_values = (
-        d[metric] for d in bootstrap_distributions(tables, n_resamples, seed)
+        d[metric] for d in bootstrap_distributions(tables, resampling.n_resamples, resampling.seed)
     )
     resampled = orient_difference(metric, champion_values, challenger_values)
     defined = resampled[~np.isnan(resampled)]
-    low, high = percentile_interval(resampled, confidence)
+    low, high = percentile_interval(resampled, resampling.confidence)
     return PairedComparison(
         metric=metric,
         difference=float(difference),

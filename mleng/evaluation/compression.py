@@ -13,12 +13,12 @@ one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import expit, logit
 
-from mleng.evaluation.tables import MetricTable, assemble_table, permute_rows
+from mleng.evaluation.tables import MetricTable, permute_rows
 from mleng.evaluation.weighted import weighted_roc_auc
 
 ROWS_PER_GROUP = 10  # a multinomial draw per group costs about ten row draws and tallies
@@ -41,7 +41,8 @@ class CompressionReport:
 
 
 def compact_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, int]:
-    """Renumber a key's values 0..k-1 in sorted order: by counting when dense, by sorting otherwise."""
+    """Renumber a key's values 0..k-1 in sorted order: by counting when dense, by sorting
+    otherwise."""
     if size <= 4 * len(key) + 1024:
         present = np.bincount(key, minlength=size) > 0
         return (np.cumsum(present) - 1)[key], int(present.sum())
@@ -67,7 +68,8 @@ def value_codes(values: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def bin_values(values: np.ndarray, order: np.ndarray | None, n_bins: int) -> tuple[np.ndarray, int]:
-    """Bin codes of a column given its ascending sort `order` (None: already sorted); ties share a bin.
+    """Bin codes of a column given its ascending sort `order` (None: already sorted); ties share
+    a bin.
 
     Edges are the union of `n_bins` quantiles and `n_bins` even steps, in logit space for
     probabilities, so the sparse tails, where log loss varies fastest, stay finely cut.
@@ -119,7 +121,8 @@ def regroup(
     n_groups: int,
     binned_scores: list[np.ndarray] | None,
 ) -> MetricTable:
-    """The table of groups: exact columns from any member, averaged continuous columns, bin scores."""
+    """The table of groups: exact columns from any member, averaged continuous columns, bin
+    scores."""
     counts = np.bincount(group_of_row, minlength=n_groups)
     member = np.empty(n_groups, dtype=np.int64)
     member[group_of_row] = np.arange(len(group_of_row))
@@ -132,15 +135,12 @@ def regroup(
         scores = table.scores[member]
     else:
         scores = np.column_stack([codes[member] for codes in binned_scores]).astype(np.float64)
-    return assemble_table(
-        metrics=table.metrics,
+    return replace(
+        table,
         linear=linear,
-        continuous=table.continuous,
         keys=table.keys[member],
-        key_sizes=table.key_sizes,
         scores=scores,
         positives=table.positives[member],
-        summarize=table.summarize,
         counts=counts,
         inverse=group_of_row[table.inverse],
     )

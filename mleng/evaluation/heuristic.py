@@ -35,7 +35,8 @@ class RuleBaseline(BaseEstimator):
             ]
             if missing:
                 raise ValueError(
-                    f"heuristic_baseline labels {missing} are not target values {self.classes_.tolist()}; fix then/otherwise in the card"
+                    f"heuristic_baseline labels {missing} are not target values "
+                    f"{self.classes_.tolist()}; fix then/otherwise in the card"
                 )
         return self
 
@@ -44,8 +45,8 @@ class RuleBaseline(BaseEstimator):
             values = X.eval(self.expression)
         except Exception as error:  # noqa: BLE001 - pandas raises many types for a bad expression
             raise ValueError(
-                f"heuristic_baseline expression {self.expression!r} cannot be evaluated on the data: {error}; "
-                "check column names (backquote names with dashes or spaces)"
+                f"heuristic_baseline expression {self.expression!r} cannot be evaluated on the "
+                f"data: {error}; check column names (backquote names with dashes or spaces)"
             ) from None
         return np.asarray(values)
 
@@ -56,7 +57,8 @@ class RuleBaseline(BaseEstimator):
         return np.where(values.astype(bool), self.then, self.otherwise)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Hard 0/1 probabilities: a rule has no confidence, so ROC AUC reads it as one threshold."""
+        """Hard 0/1 probabilities: a rule has no confidence, so ROC AUC reads it as one
+        threshold."""
         if self.task == "regression":
             raise AttributeError("a regression rule has no probabilities")
         labels = self.predict(X)

@@ -7,7 +7,8 @@ from scipy.special import ndtr, ndtri
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
-    """The central `confidence` share of the resampled values, ignoring undefined (NaN) resamples."""
+    """The central `confidence` share of the resampled values, ignoring undefined (NaN)
+    resamples."""
     finite = values[~np.isnan(values)]
     if finite.size == 0:
         return np.nan, np.nan
@@ -29,7 +30,8 @@ def jackknife_acceleration(jackknife_values: np.ndarray) -> float:
 def bca_interval(
     values: np.ndarray, estimate: float, acceleration: float, confidence: float
 ) -> tuple[float, float]:
-    """Bias-corrected and accelerated interval (Efron 1987): percentile levels shifted for bias and skew.
+    """Bias-corrected and accelerated interval (Efron 1987): percentile levels shifted for bias
+    and skew.
 
     The bias correction counts ties with the estimate as half below, as scipy does; when the
     estimate lies outside every resample the share is held half a resample inside the range

@@ -1,8 +1,10 @@
-"""The evaluation's vocabulary: what a model said about the test rows and what an interval claims."""
+"""The evaluation's vocabulary: what a model said about the test rows and what an interval
+claims."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,32 @@ METRIC_NAMES: dict[str, tuple[str, ...]] = {
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
 PROBABILITY_METRICS = frozenset({"roc_auc", "log_loss"})
 INTERVAL_METHODS = ("percentile", "bca")
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The test rows' true labels or values, with how to score them: the task and, for binary
+    tasks, the label that counts as positive (None: the second class, as scikit-learn assumes)."""
+
+    task: str
+    y_true: Any
+    positive_label: Any = None
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """The bootstrap behind every interval: `n_resamples` resamples of the test rows drawn from
+    `seed`, and the `confidence` of the intervals read from them."""
+
+    n_resamples: int = 1000
+    confidence: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_resamples < 1:
+            raise ValueError(f"n_resamples must be at least 1, got {self.n_resamples}")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"confidence must lie strictly between 0 and 1, got {self.confidence}")
 
 
 @dataclass(frozen=True)
@@ -39,7 +67,8 @@ class MetricInterval:
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Challenger against champion on the same resamples; positive `difference` favours the challenger.
+    """Challenger against champion on the same resamples; positive `difference` favours the
+    challenger.
 
     For losses and errors the difference is champion minus challenger, so the sign always reads
     the same way whichever direction the metric improves in.

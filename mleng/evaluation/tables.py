@@ -8,7 +8,7 @@ instead of thousands of scikit-learn calls.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -45,7 +45,8 @@ class MetricTable:
     """Rows, or groups of identical rows, holding just what the requested metrics need.
 
     `counts` says how many test rows each table row stands for and `inverse` maps every test
-    row to its table row; before any grouping they are ones and the identity.
+    row to its table row; left out (before any grouping) they are ones and the identity. Each
+    score column is ranked once, on construction (`rankings`).
     """
 
     metrics: tuple[str, ...]
@@ -55,10 +56,23 @@ class MetricTable:
     key_sizes: tuple[int, ...]
     scores: np.ndarray  # (rows, rankings) scores ranked for ROC AUC
     positives: np.ndarray  # (rows, rankings) whether the row is a positive for that ranking
-    rankings: tuple[Ranking, ...]
-    counts: np.ndarray
-    inverse: np.ndarray
     summarize: Summarize
+    counts: np.ndarray | None = None  # set on construction; None gives one row per table row
+    inverse: np.ndarray | None = None  # set on construction; None gives the identity
+    rankings: tuple[Ranking, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.linear)
+        object.__setattr__(self, "linear", np.ascontiguousarray(self.linear))
+        if self.counts is None:
+            object.__setattr__(self, "counts", np.ones(n, dtype=np.int64))
+        if self.inverse is None:
+            object.__setattr__(self, "inverse", np.arange(n, dtype=np.int64))
+        rankings = tuple(
+            rank_scores(self.scores[:, j], self.positives[:, j])
+            for j in range(self.scores.shape[1])
+        )
+        object.__setattr__(self, "rankings", rankings)
 
     @property
     def n_rows(self) -> int:
@@ -94,37 +108,6 @@ def rank_scores(scores: np.ndarray, positives: np.ndarray) -> Ranking:
     )
 
 
-def assemble_table(
-    metrics: tuple[str, ...],
-    linear: np.ndarray,
-    continuous: tuple[int, ...],
-    keys: np.ndarray,
-    key_sizes: tuple[int, ...],
-    scores: np.ndarray,
-    positives: np.ndarray,
-    summarize: Summarize,
-    counts: np.ndarray | None = None,
-    inverse: np.ndarray | None = None,
-) -> MetricTable:
-    """Build a table, ranking each score column; ungrouped unless counts and inverse are given."""
-    n = len(linear)
-    counts = np.ones(n, dtype=np.int64) if counts is None else counts
-    inverse = np.arange(n, dtype=np.int64) if inverse is None else inverse
-    return MetricTable(
-        metrics=metrics,
-        linear=np.ascontiguousarray(linear),
-        continuous=continuous,
-        keys=keys,
-        key_sizes=key_sizes,
-        scores=scores,
-        positives=positives,
-        rankings=tuple(rank_scores(scores[:, j], positives[:, j]) for j in range(scores.shape[1])),
-        counts=counts,
-        inverse=inverse,
-        summarize=summarize,
-    )
-
-
 def permute_rows(table: MetricTable, order: np.ndarray) -> MetricTable:
     """The same table with its rows in `order`; `inverse` follows each test row to its new place.
 
@@ -132,15 +115,12 @@ def permute_rows(table: MetricTable, order: np.ndarray) -> MetricTable:
     """
     position = np.empty(len(order), dtype=np.int64)
     position[order] = np.arange(len(order))
-    return assemble_table(
-        metrics=table.metrics,
+    return replace(
+        table,
         linear=table.linear[order],
-        continuous=table.continuous,
         keys=table.keys[order],
-        key_sizes=table.key_sizes,
         scores=table.scores[order],
         positives=table.positives[order],
-        summarize=table.summarize,
         counts=table.counts[order],
         inverse=position[table.inverse],
     )
@@ -164,13 +144,15 @@ def encode_labels(values: Any, labels: np.ndarray, what: str) -> np.ndarray:
         unknown = pd.unique(pd.Series(np.asarray(values)[codes < 0]))[:5]
         raise ValueError(
             f"{what} holds labels {list(unknown)} that are not among the classes {list(labels)}; "
-            "check that the test labels were encoded like the training labels and contain no missing values"
+            "check that the test labels were encoded like the training labels and contain no "
+            "missing values"
         )
     return codes
 
 
 def resolve_labels(task: str, y_true: Any, predictions: Predictions) -> np.ndarray:
-    """The class labels in column order: the model's `classes` if given, else the sorted labels seen."""
+    """The class labels in column order: the model's `classes` if given, else the sorted labels
+    seen."""
     if predictions.classes is not None:
         labels = np.asarray(predictions.classes)
     else:
@@ -200,7 +182,8 @@ def resolve_positive(labels: np.ndarray, positive_label: Any) -> int:
 
 
 def check_probabilities(proba: Any, n: int, labels: np.ndarray) -> np.ndarray:
-    """The probability matrix as floats, or an error if its shape or values cannot be probabilities."""
+    """The probability matrix as floats, or an error if its shape or values cannot be
+    probabilities."""
     matrix = np.asarray(proba)
     if not np.issubdtype(matrix.dtype, np.floating):
         matrix = matrix.astype(np.float64)
@@ -254,7 +237,7 @@ def build_classification_table(
         positives = truth[:, None] == np.asarray(ranked)[None, :]
     else:
         scores, positives = np.empty((n, 0)), np.empty((n, 0), dtype=bool)
-    return assemble_table(
+    return MetricTable(
         metrics=metrics,
         linear=linear,
         continuous=continuous,
@@ -278,12 +261,13 @@ def build_regression_table(
         raise ValueError(f"y_pred has {len(predicted)} values for {len(target)} test rows")
     if not (np.isfinite(target).all() and np.isfinite(predicted).all()):
         raise ValueError(
-            "regression targets and predictions must be finite numbers; drop or impute missing targets"
+            "regression targets and predictions must be finite numbers; drop or impute missing "
+            "targets"
         )
     centred = target - target.mean()
     error = target - predicted
     n = len(target)
-    return assemble_table(
+    return MetricTable(
         metrics=metrics,
         linear=np.column_stack([centred, centred**2, error**2, np.abs(error)]),
         continuous=(0, 1, 2, 3),

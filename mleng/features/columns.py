@@ -1,4 +1,5 @@
-"""Per-column choices as tunable estimators: which encoder or binning each column gets is a parameter.
+"""Per-column choices as tunable estimators: which encoder or binning each column gets is a
+parameter.
 
 `CategoricalEncoder` and `NumericTransformer` resolve their per-column rules at fit time (a rule
 such as "more than 30 levels -> target encoding" needs the training rows) and delegate the work to
@@ -36,7 +37,8 @@ SCALERS = {"standard": StandardScaler, "robust": RobustScaler, "minmax": MinMaxS
 
 
 def _column_names(estimator: BaseEstimator) -> list[str]:
-    """Input column names: the frame's own, or x0, x1, ... for arrays (scikit-learn's convention)."""
+    """Input column names: the frame's own, or x0, x1, ... for arrays (scikit-learn's
+    convention)."""
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None:
         return [str(name) for name in names]
@@ -86,7 +88,7 @@ class CategoricalEncoder(TransformerMixin, BaseEstimator):
     Output columns come grouped by encoder, groups in the order of their first input column.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the estimator contract: every parameter here
         self,
         encoder: str = "one_hot",
         high_cardinality_threshold: int | None = None,
@@ -237,7 +239,7 @@ class NumericTransformer(TransformerMixin, BaseEstimator):
     it from `binning`. Values outside the training range fall in the first or last bin.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the estimator contract: every parameter here
         self,
         imputation: str = "median",
         add_indicator: bool = True,
@@ -299,7 +301,8 @@ class NumericTransformer(TransformerMixin, BaseEstimator):
             strategy = spec.get("strategy", self.binning)
             if strategy not in BINNING_STRATEGIES:
                 raise ValueError(
-                    f"binning strategy for {name!r} must be one of {BINNING_STRATEGIES}, got {strategy!r}"
+                    f"binning strategy for {name!r} must be one of {BINNING_STRATEGIES}, "
+                    f"got {strategy!r}"
                 )
             self.binning_[name] = (strategy, int(spec.get("n_bins", self.n_bins)))
         imputer = SimpleImputer(strategy=self.imputation, keep_empty_features=True)

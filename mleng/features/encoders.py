@@ -1,4 +1,5 @@
-"""Categorical encoders scikit-learn lacks: count (bin counting) and cross-fitted odds-ratio encoding.
+"""Categorical encoders scikit-learn lacks: count (bin counting) and cross-fitted odds-ratio
+encoding.
 
 Both treat a missing value as a level of its own and never fail on a level unseen in training:
 `CountEncoder` maps it to 0 (it was seen zero times), `OddsRatioEncoder` to the neutral value
@@ -23,7 +24,8 @@ def _validate_categories(estimator: BaseEstimator, X: Any, reset: bool) -> np.nd
 
 
 def _as_levels(values: np.ndarray) -> pd.Series:
-    """One column's values as objects, every kind of missing (None, NaN, NA) as the same NaN level."""
+    """One column's values as objects, every kind of missing (None, NaN, NA) as the same NaN
+    level."""
     levels = pd.Series(values, dtype=object)
     return levels.where(levels.notna(), np.nan)
 
@@ -37,7 +39,8 @@ def _encode_column(
 
 
 class CountEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Replace each level by how often it occurs in the training rows (or its share with `normalize`).
+    """Replace each level by how often it occurs in the training rows (or its share with
+    `normalize`).
 
     Counts carry the one thing many high-cardinality columns know, how common a level is, in a
     single column. Unseen levels map to 0. The encoding uses no target, so fit_transform equals
@@ -77,7 +80,8 @@ class CountEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 
 class OddsRatioEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
-    """Encode each level by the (log) odds ratio of the positive class inside versus outside the level.
+    """Encode each level by the (log) odds ratio of the positive class inside versus outside the
+    level.
 
     For a level with `a` positives and `b` negatives, and `c`, `d` positives and negatives in all
     other rows, the odds ratio is ((a + s)(d + s)) / ((b + s)(c + s)) with `s = smoothing`, so a
@@ -126,8 +130,8 @@ class OddsRatioEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"kind must be 'odds_ratio' or 'log_odds_ratio', got {self.kind!r}")
         if not self.smoothing > 0:
             raise ValueError(
-                f"smoothing must be > 0 so a level seen with one class only gets a finite odds ratio, "
-                f"got {self.smoothing}"
+                "smoothing must be > 0 so a level seen with one class only gets a finite odds "
+                f"ratio, got {self.smoothing}"
             )
         if y is None:
             raise ValueError("OddsRatioEncoder requires y to be passed, but the target y is None")
@@ -146,7 +150,8 @@ class OddsRatioEncoder(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         positive = self.classes_[1] if self.positive_label is None else self.positive_label
         if positive not in self.classes_:
             raise ValueError(
-                f"positive_label {positive!r} is not one of the target's classes {list(self.classes_)}"
+                f"positive_label {positive!r} is not one of the target's classes "
+                f"{list(self.classes_)}"
             )
         self.positive_label_ = positive
         return X, y == positive

@@ -5,7 +5,8 @@ Without settings, `build_feature_pipeline` returns the original ColumnTransforme
 With `FeatureSettings` it returns a Pipeline whose tunable parameters, under the model
 pipeline's `features` step, are:
 
-- `features__columns__numeric__{imputation,add_indicator,scaling,binning,n_bins,bin_encoding,column_binning}`
+- `features__columns__numeric__{imputation,add_indicator,scaling,binning,n_bins,bin_encoding,
+  column_binning}`
 - `features__columns__categorical__{encoder,high_cardinality_threshold,high_cardinality_encoder,
   column_encoders,min_frequency,max_categories,target_smoothing,odds_smoothing,cv}`
 - `features__correlation`, `features__k_best`, `features__model_based`: a selector or
@@ -23,7 +24,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mleng.card.features import FeatureSettings
+from mleng.card.features import CategoricalSettings, FeatureSettings
 from mleng.features.columns import CategoricalEncoder, NumericTransformer
 from mleng.features.raw import RawInputCoercer
 from mleng.features.selection import CorrelationFilter, build_k_best_selector, build_model_selector
@@ -39,26 +40,26 @@ TARGET_TYPES = {
 def build_feature_pipeline(
     numeric_columns: list[str],
     categorical_columns: list[str],
-    min_frequency: float = 0.01,
-    max_categories: int | None = 50,
     settings: FeatureSettings | None = None,
     task: str | None = None,
     positive_label: Any = None,
     seed: int = 0,
 ) -> ColumnTransformer | Pipeline:
-    """Impute and scale numerics; one-hot categoricals with rare levels grouped, unseen ones ignored.
+    """Impute and scale numerics; one-hot categoricals with rare levels grouped, unseen ones
+    ignored.
 
     Categoricals are imputed with a constant so a missing value is a level of its own, which keeps
     the information that a value was absent instead of guessing it. With `settings` the encoders,
-    binning and selection follow the card (see the module docstring for parameter names), and
-    `min_frequency`/`max_categories` come from `settings.categorical` instead of the arguments;
-    `task` picks the target encoding type and the selection scorers; `seed` (the run's) seeds
-    cross-fitting folds and selection models.
+    binning and selection follow the card (see the module docstring for parameter names);
+    without, rare levels are grouped by the defaults of `CategoricalSettings` (`min_frequency`,
+    `max_categories`). `task` picks the target encoding type and the selection scorers; `seed`
+    (the run's) seeds cross-fitting folds and selection models.
     """
     if settings is not None:
         return _build_configured_pipeline(
             numeric_columns, categorical_columns, settings, task, positive_label, seed
         )
+    rare = CategoricalSettings()
     numeric = Pipeline(
         [
             (
@@ -80,8 +81,8 @@ def build_feature_pipeline(
                 "one_hot",
                 OneHotEncoder(
                     handle_unknown="infrequent_if_exist",
-                    min_frequency=min_frequency,
-                    max_categories=max_categories,
+                    min_frequency=rare.min_frequency,
+                    max_categories=rare.max_categories,
                     sparse_output=False,
                 ),
             ),
@@ -101,7 +102,8 @@ def build_model_pipeline(
     numeric_columns: list[str] | None = None,
     categorical_columns: list[str] | None = None,
 ) -> Pipeline:
-    """The registered artifact: raw columns in, predictions out, so serving cannot skew from training.
+    """The registered artifact: raw columns in, predictions out, so serving cannot skew from
+    training.
 
     Given the raw column lists, the pipeline starts with `RawInputCoercer`, so rows read straight
     from a CSV or a JSON request are coerced exactly as the training rows were.
@@ -123,7 +125,8 @@ def check_feature_settings(
     unknown_numeric = sorted(set(settings.numeric.columns) - set(numeric_columns))
     if unknown_numeric:
         raise ValueError(
-            f"features.numeric.columns names {unknown_numeric}, which are not numeric columns {list(numeric_columns)}"
+            f"features.numeric.columns names {unknown_numeric}, which are not numeric columns "
+            f"{list(numeric_columns)}"
         )
     unknown_categorical = sorted(set(settings.categorical.columns) - set(categorical_columns))
     if unknown_categorical:
@@ -142,7 +145,8 @@ def check_feature_settings(
     selecting = settings.selection.k_best is not None or settings.selection.model_based
     if selecting and task is None:
         raise ValueError(
-            "features.selection.k_best and model_based need the task (binary, multiclass or regression)"
+            "features.selection.k_best and model_based need the task (binary, multiclass or "
+            "regression)"
         )
 
 

@@ -38,10 +38,10 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
             values = pd.to_numeric(X[column], errors="coerce").astype("float64")
             coerced[column] = values.where(np.isfinite(values))
         for column in self.categorical_columns:
+            # Every missing value becomes NaN, the one marker the imputers read as missing: a
+            # JSON null arrives as None, which would otherwise be an unseen category.
             values = X[column]
-            coerced[column] = (
-                values.astype(object).where(values.isna(), values.astype(str)).astype(object)
-            )
+            coerced[column] = values.astype(str).astype(object).where(values.notna(), np.nan)
         return pd.DataFrame(coerced, index=X.index)[self.columns_]
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
@@ -58,5 +58,6 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
         ]
         if missing:
             raise ValueError(
-                f"input rows lack the model's columns {missing}; send every column of the model signature"
+                f"input rows lack the model's columns {missing}; send every column of the model "
+                "signature"
             )

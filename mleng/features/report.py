@@ -1,6 +1,6 @@
 """A features report: for each raw feature, how predictive, costly, reliable and redundant it is.
 
-Predictive power and association are estimated on at most `sample_size` training rows so the
+Predictive power and association are estimated on at most `SAMPLE_ROWS` training rows so the
 report stays cheap on large data; cost is measured by fitting and applying the feature's own
 transformer on exactly 10,000 rows (resampled with replacement when there are fewer).
 """
@@ -8,18 +8,25 @@ transformer on exactly 10,000 rows (resampled with replacement when there are fe
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats.contingency import association
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
+from mleng.card import DatasetCard
 from mleng.card.features import FeatureSettings, SelectionSettings
 from mleng.features.pipeline import build_feature_pipeline
+from mleng.reports.formatting import render_table
+
+if TYPE_CHECKING:  # mleng.data imports this package (windowing), so only for annotations
+    from mleng.data.loading import FeatureColumns
 
 COST_ROWS = 10_000
 COST_REPEATS = 3
+SAMPLE_ROWS = 10_000  # training rows that predictive power and associations are estimated on
+CORRELATION_THRESHOLD = 0.8  # association from which a pair of features is reported
 
 
 def _codes(column: pd.Series) -> np.ndarray:
@@ -86,17 +93,17 @@ def _measure_cost(
     y: pd.Series,
     column: str,
     is_numeric: bool,
-    task: str,
-    settings: FeatureSettings | None,
+    card: DatasetCard,
     seed: int,
 ) -> tuple[float, float]:
-    """Seconds to fit, and to transform, the column's own transformer on 10,000 rows (best of 3)."""
+    """Seconds to fit, and to transform, the column's own transformer (as the card encodes it)
+    on 10,000 rows (best of 3)."""
     rows = np.random.default_rng(seed).choice(len(X), size=COST_ROWS, replace=len(X) < COST_ROWS)
     frame, target = X[[column]].iloc[rows], y.iloc[rows]
     numeric, categorical = ([column], []) if is_numeric else ([], [column])
-    column_settings = _single_column_settings(settings, column) if settings is not None else None
+    settings = _single_column_settings(card.features, column)
     pipeline = build_feature_pipeline(
-        numeric, categorical, settings=column_settings, task=task, seed=seed
+        numeric, categorical, settings=settings, task=card.task, seed=seed
     )
     fit_seconds, transform_seconds = [], []
     for _ in range(COST_REPEATS):  # the best of a few runs, so a cold cache does not count as cost
@@ -110,7 +117,8 @@ def _measure_cost(
 
 
 def _test_reliability(train: pd.Series, test: pd.Series, is_numeric: bool) -> float | None:
-    """Categorical: share of test rows whose level never occurs in training. Numeric: share outside its range."""
+    """Categorical: share of test rows whose level never occurs in training. Numeric: share
+    outside its range."""
     present = test.dropna()
     if len(present) == 0:
         return 0.0
@@ -126,43 +134,41 @@ def build_features_report(
     X_train: pd.DataFrame,
     y_train: pd.Series,
     X_test: pd.DataFrame,
-    task: str,
-    numeric: list[str],
-    categorical: list[str],
-    settings: FeatureSettings | None = None,
-    correlation_threshold: float = 0.8,
-    sample_size: int = 10_000,
+    columns: FeatureColumns,
+    card: DatasetCard,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Per raw feature: mutual information, cost per 10,000 rows, missing and unseen shares, associates.
+    """Per raw feature: mutual information, cost per 10,000 rows, missing and unseen shares,
+    associates; encoded as `card.features` says, for `card.task`.
 
     Pairs whose association (|Spearman|, Cramer's V or correlation ratio) reaches
-    `correlation_threshold` are listed in `correlated_pairs` and named in each feature's
+    `CORRELATION_THRESHOLD` are listed in `correlated_pairs` and named in each feature's
     `correlated_with`. Returns plain JSON-serialisable values.
     """
-    columns = [*numeric, *categorical]
-    absent = sorted(set(columns) - set(X_train.columns) - set(X_test.columns))
+    task = card.task
+    numeric, categorical = columns.numeric, columns.categorical
+    absent = sorted(set(columns.all) - set(X_train.columns) - set(X_test.columns))
     if absent:
         raise ValueError(f"features {absent} are not columns of X_train/X_test")
     y_train = pd.Series(np.asarray(y_train), index=X_train.index)
-    positions = np.random.default_rng(seed).permutation(len(X_train))[:sample_size]
+    positions = np.random.default_rng(seed).permutation(len(X_train))[:SAMPLE_ROWS]
     sample, sample_y = X_train.iloc[positions], y_train.iloc[positions]
     information = _mutual_information(sample, sample_y, task, numeric, categorical, seed)
     pairs = []
-    for i, left in enumerate(columns):
-        for right in columns[i + 1 :]:
+    for i, left in enumerate(columns.all):
+        for right in columns.all[i + 1 :]:
             value, measure = _association(
                 sample[left], sample[right], left in numeric, right in numeric
             )
-            if value >= correlation_threshold:
+            if value >= CORRELATION_THRESHOLD:
                 pairs.append(
                     {"features": [left, right], "association": round(value, 4), "measure": measure}
                 )
     features = {}
-    for column in columns:
+    for column in columns.all:
         is_numeric = column in numeric
         fit_seconds, transform_seconds = _measure_cost(
-            X_train, y_train, column, is_numeric, task, settings, seed
+            X_train, y_train, column, is_numeric, card, seed
         )
         features[column] = {
             "kind": "numeric" if is_numeric else "categorical",
@@ -185,7 +191,7 @@ def build_features_report(
     return {
         "task": task,
         "rows": {"train": len(X_train), "test": len(X_test), "sampled": len(sample)},
-        "correlation_threshold": correlation_threshold,
+        "correlation_threshold": CORRELATION_THRESHOLD,
         "features": features,
         "correlated_pairs": pairs,
     }
@@ -193,28 +199,44 @@ def build_features_report(
 
 def render_features_markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown table, most predictive feature first, then the correlated pairs."""
-    lines = [
-        f"## Features ({report['task']}, {report['rows']['train']} train / {report['rows']['test']} test rows)",
-        "",
-        (
-            "| feature | kind | mutual information | fit s / 10k rows | transform s / 10k rows "
-            "| missing train | missing test | unseen / out-of-range test | correlated with |"
-        ),
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    rows = report["rows"]
+    header = [
+        "feature",
+        "kind",
+        "mutual information",
+        "fit s / 10k rows",
+        "transform s / 10k rows",
+        "missing train",
+        "missing test",
+        "unseen / out-of-range test",
+        "correlated with",
     ]
     ranked = sorted(report["features"].items(), key=lambda item: -item[1]["mutual_information"])
-    for name, row in ranked:
-        lines.append(
-            f"| {name} | {row['kind']} | {row['mutual_information']:.4f} | {row['fit_seconds_per_10k_rows']:.4f} "
-            f"| {row['transform_seconds_per_10k_rows']:.4f} | {row['missing_fraction_train']:.2%} "
-            f"| {row['missing_fraction_test']:.2%} | {row['unseen_or_out_of_range_test_fraction']:.2%} "
-            f"| {', '.join(row['correlated_with']) or '-'} |"
+    table = [
+        (
+            name,
+            row["kind"],
+            f"{row['mutual_information']:.4f}",
+            f"{row['fit_seconds_per_10k_rows']:.4f}",
+            f"{row['transform_seconds_per_10k_rows']:.4f}",
+            f"{row['missing_fraction_train']:.2%}",
+            f"{row['missing_fraction_test']:.2%}",
+            f"{row['unseen_or_out_of_range_test_fraction']:.2%}",
+            ", ".join(row["correlated_with"]) or "-",
         )
-    lines += ["", f"### Pairs with association >= {report['correlation_threshold']}", ""]
+        for name, row in ranked
+    ]
+    lines = [
+        f"## Features ({report['task']}, {rows['train']} train / {rows['test']} test rows)",
+        "",
+        render_table(header, table, right_aligned=header[2:-1]),
+        "",
+        f"### Pairs with association >= {report['correlation_threshold']}",
+        "",
+    ]
     if not report["correlated_pairs"]:
         lines.append("None.")
     for pair in report["correlated_pairs"]:
-        lines.append(
-            f"- {pair['features'][0]} ~ {pair['features'][1]}: {pair['association']:.3f} ({pair['measure']})"
-        )
+        left, right = pair["features"]
+        lines.append(f"- {left} ~ {right}: {pair['association']:.3f} ({pair['measure']})")
     return "\n".join(lines) + "\n"

@@ -69,7 +69,8 @@ def fill_short_gaps(values: np.ndarray, max_gap: int) -> np.ndarray:
 def _order_series(
     frame: pd.DataFrame, timestamp_column: str, columns: Sequence[str], frequency: str | None
 ) -> pd.DataFrame:
-    """Sorted, unique timestamps; with `frequency`, absent timestamps are inserted as missing rows."""
+    """Sorted, unique timestamps; with `frequency`, absent timestamps are inserted as missing
+    rows."""
     missing = sorted({timestamp_column, *columns} - set(frame.columns))
     if missing:
         raise ValueError(f"columns {missing} are not in the frame (it has {list(frame.columns)})")
@@ -84,7 +85,8 @@ def _order_series(
     if duplicated.any():
         raise ValueError(
             f"{int(duplicated.sum())} repeated timestamps in {timestamp_column!r} "
-            f"(first: {ordered.loc[duplicated, timestamp_column].iloc[0]}); aggregate them to one row per step first"
+            f"(first: {ordered.loc[duplicated, timestamp_column].iloc[0]}); aggregate them to one "
+            "row per step first"
         )
     if frequency is None:
         return ordered
@@ -113,7 +115,8 @@ def build_window_examples(
     target_column: str | None = None,
     extra_statistics: Mapping[str, Callable[[np.ndarray], float]] | None = None,
 ) -> pd.DataFrame:
-    """One row per window: `window_start`, `window_end`, `target_time`, `<column>__<statistic>`, target.
+    """One row per window: `window_start`, `window_end`, `target_time`,
+    `<column>__<statistic>`, target.
 
     The target column (default: the first value column; it may also be a label column that is
     not a feature) is read `settings.horizon` steps after `window_end`, never filled, and rows
@@ -195,6 +198,7 @@ def split_temporal(
         ]
     if train.empty:
         raise ValueError(
-            f"no training rows left before {first_test_time} with gap {gap!r}; lower test_size or gap"
+            f"no training rows left before {first_test_time} with gap {gap!r}; lower test_size "
+            "or gap"
         )
     return train, test

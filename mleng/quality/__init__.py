@@ -11,6 +11,7 @@ from mleng.quality.bias import (
     read_reference_sample,
 )
 from mleng.quality.findings import Finding, PolicyOutcome, apply_policies
+from mleng.quality.group_metrics import ModelOutcomes
 from mleng.quality.leakage import (
     LeakageReport,
     apply_leakage_policy,
@@ -20,9 +21,9 @@ from mleng.quality.leakage import (
 )
 from mleng.quality.markdown import (
     render_bias_markdown,
+    render_data_report_markdown,
     render_findings_markdown,
     render_leakage_markdown,
-    render_report_markdown,
 )
 from mleng.quality.plots import plot_learning_curve, plot_missing_values
 from mleng.quality.report import DataReport, build_data_report
@@ -32,6 +33,7 @@ __all__ = [
     "DataReport",
     "Finding",
     "LeakageReport",
+    "ModelOutcomes",
     "PolicyOutcome",
     "apply_leakage_policy",
     "apply_policies",
@@ -46,7 +48,7 @@ __all__ = [
     "plot_missing_values",
     "read_reference_sample",
     "render_bias_markdown",
+    "render_data_report_markdown",
     "render_findings_markdown",
     "render_leakage_markdown",
-    "render_report_markdown",
 ]

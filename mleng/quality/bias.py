@@ -9,7 +9,7 @@ when the difference is also large by an effect-size threshold.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,9 @@ from scipy.stats import chi2_contingency, ks_2samp, wasserstein_distance
 
 from mleng.card.data_checks import DataChecksSettings
 from mleng.quality.columns import find_positive_label, is_numeric_column, to_float_array
-from mleng.quality.findings import Finding, to_jsonable
-from mleng.quality.group_metrics import bootstrap_metric
+from mleng.quality.findings import Finding
+from mleng.quality.group_metrics import ModelOutcomes, bootstrap_metric
+from mleng.reports.formatting import to_jsonable
 
 PSI_FLOOR = 1e-4  # share given to a level absent on one side, so PSI stays finite
 NUMERIC_GROUP_BINS = 4
@@ -142,7 +143,8 @@ def compare_categorical(
 def compare_with_reference(
     frame: pd.DataFrame, reference: pd.DataFrame, columns: list[str], settings: DataChecksSettings
 ) -> BiasReport:
-    """Compare each column with the reference sample and flag those that differ or have new levels."""
+    """Compare each column with the reference sample and flag those that differ or have new
+    levels."""
     comparisons = []
     for column in columns:
         if column not in reference.columns or column not in frame.columns:
@@ -174,8 +176,9 @@ def compare_with_reference(
                         "psi": item.psi,
                     },
                     settings.policy_for("selection_bias"),
-                    f"Column '{item.column}' is distributed differently in training than in the reference "
-                    f"sample ({numbers}, p = {item.p_value:.2g}); the training rows were selected "
+                    f"Column '{item.column}' is distributed differently in training than in the "
+                    f"reference sample ({numbers}, p = {item.p_value:.2g}); the training rows were "
+                    "selected "
                     "differently from the population served: resample or reweight them.",
                 )
             )
@@ -191,10 +194,11 @@ def compare_with_reference(
                         "examples": item.unseen_examples,
                     },
                     settings.policy_for("unseen_categories"),
-                    f"Column '{item.column}': {100 * item.unseen_in_reference:.2f}% of training rows have "
-                    f"levels never seen in the reference (e.g. {item.unseen_examples}) and "
-                    f"{100 * item.missing_in_training:.2f}% of reference rows have levels never seen in "
-                    "training; fix the spelling or coding of levels, or collect the missing ones.",
+                    f"Column '{item.column}': {100 * item.unseen_in_reference:.2f}% of training "
+                    "rows have levels never seen in the reference (e.g. "
+                    f"{item.unseen_examples}) and {100 * item.missing_in_training:.2f}% of "
+                    "reference rows have levels never seen in training; fix the spelling or "
+                    "coding of levels, or collect the missing ones.",
                 )
             )
     return BiasReport(comparisons, [], findings)
@@ -218,7 +222,8 @@ def measure_label_rates(
     positive_label: object | None,
     settings: DataChecksSettings,
 ) -> BiasReport:
-    """Per group of each sensitive column: share of the positive label (or each class, or the mean)."""
+    """Per group of each sensitive column: share of the positive label (or each class, or the
+    mean)."""
     statistics: list[GroupStatistic] = []
     findings: list[Finding] = []
     labelled = frame[frame[target].notna()]
@@ -268,9 +273,10 @@ def measure_label_rates(
                             "ratio": round(ratio, 4),
                         },
                         settings.policy_for("label_bias"),
-                        f"Labels differ across '{column}': {name} is {big['mean'].max():.3f} for '{high}' but "
-                        f"{big['mean'].min():.3f} for '{low}' (ratio {ratio:.2f}); check whether the labels "
-                        "encode a past bias before a model learns it, and evaluate per group.",
+                        f"Labels differ across '{column}': {name} is {big['mean'].max():.3f} for "
+                        f"'{high}' but {big['mean'].min():.3f} for '{low}' (ratio {ratio:.2f}); "
+                        "check whether the labels encode a past bias before a model learns it, and "
+                        "evaluate per group.",
                     )
                 )
     return BiasReport([], statistics, findings)
@@ -278,12 +284,9 @@ def measure_label_rates(
 
 def measure_group_performance(
     frame: pd.DataFrame,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
+    outcomes: ModelOutcomes,
     settings: DataChecksSettings,
     metrics: list[str],
-    positive_label: object | None = None,
-    y_score: np.ndarray | None = None,
     seed: int = 0,
 ) -> BiasReport:
     """Each metric per group of each sensitive column, with bootstrap intervals; flag clear gaps.
@@ -292,16 +295,16 @@ def measure_group_performance(
     do not overlap, so a small group's noisy estimate alone never raises the alarm.
     """
     rng = np.random.default_rng(seed)
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    scores = None if y_score is None else np.asarray(y_score)
-    positive = find_positive_label(pd.Series(y_true), positive_label)
+    positive = find_positive_label(pd.Series(np.asarray(outcomes.y_true)), outcomes.positive_label)
+    outcomes = replace(outcomes, positive_label=positive)
     statistics: list[GroupStatistic] = []
     findings: list[Finding] = []
     options = settings.bias
     for column in [c for c in settings.sensitive_columns if c in frame.columns]:
         groups = group_sensitive_values(frame[column]).to_numpy()
         levels = pd.unique(groups)
-        # Bonferroni: the best and worst of k groups are picked after looking, so widen each interval.
+        # Bonferroni: the best and worst of k groups are picked after looking, so widen each
+        # interval.
         confidence = 1 - (1 - options.confidence) / max(len(levels), 1)
         per_metric: dict[str, list[tuple[GroupStatistic, int]]] = {metric: [] for metric in metrics}
         for group in levels:
@@ -309,15 +312,10 @@ def measure_group_performance(
             draws = rng.integers(
                 0, int(where.sum()), size=(options.bootstrap_rounds, int(where.sum()))
             )
+            group_outcomes = outcomes.select(where)
             for metric in metrics:
                 value, lower, upper, counted = bootstrap_metric(
-                    metric,
-                    y_true[where],
-                    y_pred[where],
-                    None if scores is None else scores[where],
-                    positive,
-                    draws,
-                    confidence,
+                    metric, group_outcomes, draws, confidence
                 )
                 per_metric[metric].append(
                     (
@@ -356,9 +354,10 @@ def measure_group_performance(
                         },
                         settings.policy_for("performance_gap"),
                         f"The model's {metric} differs across '{column}': {best.value:.3f} "
-                        f"[{best.lower:.3f}, {best.upper:.3f}] for '{best.group}' vs {worst.value:.3f} "
-                        f"[{worst.lower:.3f}, {worst.upper:.3f}] for '{worst.group}'; collect more data for "
-                        "the worse group, reweight it, or choose a threshold per group deliberately.",
+                        f"[{best.lower:.3f}, {best.upper:.3f}] for '{best.group}' vs "
+                        f"{worst.value:.3f} [{worst.lower:.3f}, {worst.upper:.3f}] for "
+                        f"'{worst.group}'; collect more data for the worse group, reweight it, or "
+                        "choose a threshold per group deliberately.",
                     )
                 )
     return BiasReport([], statistics, findings)

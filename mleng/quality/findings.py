@@ -1,16 +1,15 @@
-"""Findings: one flagged problem with its evidence, and the policy that decides what happens next."""
+"""Findings: one flagged problem with its evidence, and the policy that decides what happens
+next."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from mleng.card.data_checks import Policy
+from mleng.reports.formatting import to_jsonable
 
 
 @dataclass(frozen=True)
@@ -71,38 +70,3 @@ def apply_policies(findings: list[Finding], frame: pd.DataFrame) -> PolicyOutcom
                     f"Dropped column(s) {present} as the policy says: {finding.message}"
                 )
     return PolicyOutcome(frame.drop(columns=dropped), fail_messages, warnings, dropped)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Turn nested results into values `json.dumps` accepts, with NaN and inf as null."""
-    if isinstance(value, dict):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_jsonable(item) for item in value]
-    if hasattr(value, "to_dict") and not isinstance(value, (pd.DataFrame, pd.Series)):
-        return value.to_dict()
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    if isinstance(value, (pd.Timestamp, datetime, date)):
-        return None if pd.isna(value) else value.isoformat()
-    if isinstance(value, (pd.Timedelta, timedelta)):
-        return None if pd.isna(value) else pd.Timedelta(value).isoformat()
-    if value is None or isinstance(value, str):
-        return value
-    if value is pd.NA or value is pd.NaT:
-        return None
-    return str(value)
-
-
-def format_number(value: float | None, digits: int = 3) -> str:
-    """A short human form of a number for messages and markdown tables."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    return f"{float(value):.{digits}g}"

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import rankdata
+
+from mleng.evaluation.intervals import percentile_interval
+
+
+@dataclass(frozen=True)
+class ModelOutcomes:
+    """What a model got for the test rows: the true values, its predictions, its scores for the
+    positive label (ROC AUC needs them) and that label (None: the last of the sorted labels)."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    y_score: np.ndarray | None = None
+    positive_label: object | None = None
+
+    def select(self, rows: np.ndarray) -> ModelOutcomes:
+        """The outcomes of the given rows (a mask or positions)."""
+        scores = None if self.y_score is None else np.asarray(self.y_score)[rows]
+        return ModelOutcomes(
+            np.asarray(self.y_true)[rows],
+            np.asarray(self.y_pred)[rows],
+            scores,
+            self.positive_label,
+        )
 
 
 def compute_auc(positives: np.ndarray, scores: np.ndarray) -> np.ndarray | float:
@@ -24,7 +49,8 @@ def compute_auc(positives: np.ndarray, scores: np.ndarray) -> np.ndarray | float
 def build_metric_rows(
     metric: str, y_true: np.ndarray, y_pred: np.ndarray, positive: object
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row values and the rows that count, such that the metric is their mean (squared for rmse)."""
+    """Per-row values and the rows that count, such that the metric is their mean (squared for
+    rmse)."""
     everyone = np.ones(len(y_true), dtype=bool)
     if metric == "accuracy":
         return (y_true == y_pred).astype(float), everyone
@@ -44,15 +70,12 @@ def build_metric_rows(
 
 
 def bootstrap_metric(
-    metric: str,
-    y_true: np.ndarray,
-    y_pred: np.ndarray,
-    y_score: np.ndarray | None,
-    positive: object,
-    draws: np.ndarray,
-    confidence: float,
+    metric: str, outcomes: ModelOutcomes, draws: np.ndarray, confidence: float
 ) -> tuple[float, float, float, int]:
-    """The metric, its percentile bootstrap interval over `draws` (rounds x rows), and rows counted."""
+    """The metric, its percentile bootstrap interval over `draws` (rounds x rows), and rows
+    counted; `outcomes.positive_label` must be resolved (not None) for the class metrics."""
+    y_true, y_pred, y_score = outcomes.y_true, outcomes.y_pred, outcomes.y_score
+    positive = outcomes.positive_label
     nan = float("nan")
     if metric == "roc_auc":
         positives = y_true == positive
@@ -73,6 +96,5 @@ def bootstrap_metric(
         counted_rows = int(counted.sum())
         if metric == "rmse":
             value, samples = float(np.sqrt(value)), np.sqrt(samples)
-    tail = 100 * (1 - confidence) / 2
-    lower, upper = np.percentile(samples, [tail, 100 - tail]) if len(samples) else (nan, nan)
-    return value, float(lower), float(upper), counted_rows
+    lower, upper = percentile_interval(np.asarray(samples, dtype=float), confidence)
+    return value, lower, upper, counted_rows

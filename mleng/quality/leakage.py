@@ -22,15 +22,20 @@ from mleng.card.data_checks import DataChecksSettings
 from mleng.data.loading import FeatureColumns
 from mleng.data.sampling import sample_rows
 from mleng.quality.columns import is_numeric_column, parse_times, to_float_array
-from mleng.quality.findings import Finding, apply_policies, to_jsonable
+from mleng.quality.findings import Finding, apply_policies
 from mleng.quality.probes import (
+    ColumnScores,
+    LabelledSample,
     ProbeData,
     score_column,
+    score_columns_together,
     score_id_patterns,
     score_pair,
     split_probe_data,
 )
+from mleng.quality.separation import detect_possible_future_features, detect_target_codes
 from mleng.quality.size import encode_probe_target
+from mleng.reports.formatting import to_jsonable
 
 DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?")
 MAX_COPY_ROWS = 50_000
@@ -70,12 +75,13 @@ def detect_target_copies(
     settings: DataChecksSettings,
     seed: int = 0,
 ) -> list[Finding]:
-    """Columns that are the target relabelled (classes) or a monotonic transform of it (regression)."""
+    """Columns that are the target relabelled (classes) or a monotonic transform of it (regression).
+
+    Window columns are left out by the caller: a lag tracks its target, it does not copy it.
+    """
     threshold = settings.leakage.mapping_purity
     sample = (
-        frame
-        if len(frame) <= MAX_COPY_ROWS
-        else frame.sample(MAX_COPY_ROWS, random_state=seed)
+        frame if len(frame) <= MAX_COPY_ROWS else frame.sample(MAX_COPY_ROWS, random_state=seed)
     )
     labelled = sample[sample[target].notna()]
     classes = labelled[target].nunique()
@@ -122,35 +128,54 @@ def detect_target_copies(
                         "mapping_examples": examples,
                     },
                     settings.policy_for("target_copy"),
-                    f"Column '{column}' maps one-to-one to the target '{target}' ({100 * forward:.2f}% "
-                    f"of rows, e.g. {examples}): it is the target under another name; remove it.",
+                    f"Column '{column}' maps one-to-one to the target '{target}' "
+                    f"({100 * forward:.2f}% of rows, e.g. {examples}): it is the target under "
+                    "another name; remove it.",
                 )
             )
     return findings
 
 
 def is_id_like(series: pd.Series, unique_ratio: float) -> bool:
-    """Text or whole numbers with mostly distinct values: identifiers and codes, not measurements."""
-    present = series.dropna()
-    if len(present) == 0 or present.nunique() / len(present) < unique_ratio:
+    """Text with mostly distinct values: an identifier whose characters can spell the label.
+
+    Numbers never count, however distinct: a whole-number measurement (an income, a weight) is
+    mostly unique too, and its order is signal, not a pattern of how ids were issued. Declared
+    ids (`id_columns`) are never features, so they cannot leak and are not checked.
+    """
+    if is_numeric_column(series) or pd.api.types.is_bool_dtype(series):
         return False
-    if is_numeric_column(series):
-        values = to_float_array(present)
-        return bool(np.all(np.isnan(values) | (values == np.round(values))))
-    return not pd.api.types.is_bool_dtype(series) and not pd.api.types.is_datetime64_any_dtype(
-        series
-    )
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return False
+    present = series.dropna()
+    return len(present) > 0 and present.nunique() / len(present) >= unique_ratio
 
 
-def detect_predictive_columns(
-    data: ProbeData, columns: list[str], metric: str, settings: DataChecksSettings, seed: int = 0
-) -> tuple[list[Finding], dict[str, float]]:
-    """Id-like columns whose pattern predicts the label, then single columns and pairs that do."""
+def list_window_columns(card: DatasetCard, columns: list[str]) -> set[str]:
+    """Columns made by windowing the target (`<target>__<statistic>`, see `build_examples`).
+
+    Every window ends at least `horizon` steps before its target, so these are the past of the
+    target by construction: close to it, never a copy of it.
+    """
+    windows = card.features.windows
+    if windows is None:
+        return set()
+    made = {f"{card.target}__{statistic}" for statistic in windows.statistics}
+    return made & set(columns)
+
+
+def detect_text_ids(
+    data: ProbeData,
+    columns: list[str],
+    scores: dict[str, float],
+    metric: str,
+    settings: DataChecksSettings,
+    seed: int = 0,
+) -> list[Finding]:
+    """Text ids whose prefix, suffix, length or shape (or order) predicts the label."""
     options = settings.leakage
-    findings: list[Finding] = []
-    scores = {column: score_column(data, column, options.tree_depth, seed) for column in columns}
-    id_like = {c for c in columns if is_id_like(data.train[c], options.id_unique_ratio)}
-    for column in sorted(id_like, key=columns.index):
+    findings = []
+    for column in [c for c in columns if is_id_like(data.train[c], options.id_unique_ratio)]:
         pattern, score = score_id_patterns(data, column, options.tree_depth, seed)
         if scores[column] >= options.min_single_feature_score and scores[column] >= score:
             pattern, score = "order of its values", scores[column]
@@ -161,30 +186,47 @@ def detect_predictive_columns(
                     (column,),
                     {"pattern": pattern, metric: round(score, 4)},
                     settings.policy_for("id_encodes_target"),
-                    f"Id-like column '{column}' hides the target: its {pattern} alone predicts it with "
-                    f"held-out {metric} {score:.3f}; drop it from the features and fix how ids are issued.",
+                    f"Id-like column '{column}' hides the target: its {pattern} alone predicts "
+                    f"it with held-out {metric} {score:.3f}; drop it from the features and fix "
+                    "how ids are issued.",
                 )
             )
-    flagged = {f.columns[0] for f in findings}
-    for column in columns:
-        if column not in flagged and scores[column] >= options.min_single_feature_score:
-            findings.append(
-                Finding(
-                    "single_feature_predictor",
-                    (column,),
-                    {metric: round(scores[column], 4)},
-                    settings.policy_for("single_feature_predictor"),
-                    f"Column '{column}' alone predicts the target with held-out {metric} "
-                    f"{scores[column]:.3f} (a depth-{options.tree_depth} tree); check it is known "
-                    "before the prediction and not derived from the label, or drop it.",
-                )
-            )
-            flagged.add(column)
-    ranked = [
-        c
-        for c in sorted(columns, key=lambda c: -np.nan_to_num(scores[c], nan=-1))
-        if c not in flagged
+    return findings
+
+
+def detect_single_predictors(
+    columns: list[str], scores: dict[str, float], metric: str, settings: DataChecksSettings
+) -> list[Finding]:
+    """Columns that alone predict the target near perfectly on held-out rows."""
+    options = settings.leakage
+    return [
+        Finding(
+            "single_feature_predictor",
+            (column,),
+            {metric: round(scores[column], 4)},
+            settings.policy_for("single_feature_predictor"),
+            f"Column '{column}' alone predicts the target with held-out {metric} "
+            f"{scores[column]:.3f} (a depth-{options.tree_depth} tree); check it is known "
+            "before the prediction (data_checks.known_at) and not derived from the label, or drop "
+            "it; a row number or id belongs in id_columns.",
+        )
+        for column in columns
+        if scores[column] >= options.min_single_feature_score
     ]
+
+
+def detect_pair_predictors(
+    data: ProbeData,
+    columns: list[str],
+    scores: dict[str, float],
+    metric: str,
+    settings: DataChecksSettings,
+    seed: int = 0,
+) -> list[Finding]:
+    """Pairs among the best-scoring columns that together predict the target near perfectly."""
+    options = settings.leakage
+    ranked = sorted(columns, key=lambda c: -np.nan_to_num(scores[c], nan=-1))
+    findings = []
     for first, second in itertools.combinations(ranked[: options.pair_candidates], 2):
         score = score_pair(data, first, second, options.tree_depth + 2, seed)
         if score >= options.min_pair_score:
@@ -195,10 +237,63 @@ def detect_predictive_columns(
                     {metric: round(score, 4)},
                     settings.policy_for("feature_pair_predictor"),
                     f"Columns '{first}' and '{second}' together predict the target with held-out "
-                    f"{metric} {score:.3f}; check the target is not computed from them, or drop one.",
+                    f"{metric} {score:.3f}; check the target is not computed from them, or drop "
+                    "one.",
                 )
             )
+    return findings
+
+
+def detect_predictive_columns(
+    data: ProbeData,
+    sample: LabelledSample,
+    columns: list[str],
+    settings: DataChecksSettings,
+    seed: int = 0,
+    exempt: frozenset[str] = frozenset(),
+) -> tuple[list[Finding], dict[str, float]]:
+    """Ids and codes hiding the label, then columns and pairs that predict it almost alone.
+
+    Each column gets at most one single-column finding, the most specific: an id, a code, a
+    near-perfect predictor, then a possible after-the-event value. `exempt` columns (the
+    target's windows) are scored and count in the all-columns score, but raise no finding.
+    """
+    options, metric = settings.leakage, sample.metric
+    scores = {column: score_column(data, column, options.tree_depth, seed) for column in columns}
+    whole = score_dominant_whole(data, columns, scores, settings, seed)
+    findings = detect_text_ids(data, unflagged(columns, [], exempt), scores, metric, settings, seed)
+    if data.task != "regression":
+        rest = unflagged(columns, findings, exempt)
+        findings += detect_target_codes(sample.frame, sample.target, rest, settings, seed)
+    rest = unflagged(columns, findings, exempt)
+    findings += detect_single_predictors(rest, scores, metric, settings)
+    rest = unflagged(columns, findings, exempt)
+    findings += detect_possible_future_features(sample, rest, ColumnScores(scores, whole), settings)
+    rest = unflagged(columns, findings, exempt)
+    findings += detect_pair_predictors(data, rest, scores, metric, settings, seed)
     return findings, scores
+
+
+def unflagged(
+    columns: list[str], findings: list[Finding], exempt: frozenset[str] = frozenset()
+) -> list[str]:
+    """The columns neither exempt nor named by a finding yet, in order."""
+    flagged = {c for f in findings for c in f.columns} | exempt
+    return [c for c in columns if c not in flagged]
+
+
+def score_dominant_whole(
+    data: ProbeData,
+    columns: list[str],
+    scores: dict[str, float],
+    settings: DataChecksSettings,
+    seed: int = 0,
+) -> float:
+    """What all columns reach together, fitted only when one column alone is high enough to ask."""
+    options = settings.leakage
+    if not any(np.nan_to_num(scores[c], nan=-1) >= options.dominant_score for c in columns):
+        return float("nan")
+    return score_columns_together(data, columns, options.tree_depth + 3, seed)
 
 
 def find_date_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
@@ -235,9 +330,10 @@ def detect_future_features(
                     (column,),
                     {"known_at": declared, "rows_with_value": filled},
                     settings.policy_for("future_feature"),
-                    f"Column '{column}' is declared known at '{declared}' (data_checks.known_at), after the "
-                    f"prediction is made, yet {filled:,} of {len(frame):,} rows use it as a feature; the "
-                    "model would train on information it will not have. Remove it from the features.",
+                    f"Column '{column}' is declared known at '{declared}' (data_checks.known_at), "
+                    f"after the prediction is made, yet {filled:,} of {len(frame):,} rows use it "
+                    "as a feature; the model would train on information it will not have. Remove "
+                    "it from the features.",
                 )
             )
     if not timestamp_column or timestamp_column not in frame.columns:
@@ -266,8 +362,9 @@ def detect_future_features(
                         "time_column": time_column,
                     },
                     settings.policy_for("recorded_after_prediction"),
-                    f"Column '{column}' was recorded after the prediction time '{timestamp_column}' in "
-                    f"{100 * share:.1f}% of rows ({source}); use the value as known at prediction time.",
+                    f"Column '{column}' was recorded after the prediction time "
+                    f"'{timestamp_column}' in {100 * share:.1f}% of rows ({source}); use the value "
+                    "as known at prediction time.",
                 )
             )
     return findings
@@ -280,34 +377,53 @@ def detect_leakage(
     settings: DataChecksSettings,
     seed: int = 0,
 ) -> LeakageReport:
-    """Run every target- and time-based leakage detector on the features of one frame."""
+    """Run every target- and time-based leakage detector on the features of one frame.
+
+    Columns made by windowing the target are scored (the evidence table) but raise no finding:
+    they are the target's past by construction, which is what a forecast is meant to use.
+    """
     target = card.target
     columns = [c for c in features.all if c in frame.columns]
     if target not in frame.columns:
         return LeakageReport([])
-    findings = detect_target_copies(frame, target, card.task, columns, settings, seed)
-    findings += detect_future_features(frame, columns, card.timestamp_column, settings)
+    windows = list_window_columns(card, columns)
+    checked = [c for c in columns if c not in windows]
+    findings = detect_target_copies(frame, target, card.task, checked, settings, seed)
+    findings += detect_future_features(frame, checked, card.timestamp_column, settings)
     copies = {f.columns[0] for f in findings if f.detector == "target_copy"}
-    labelled = frame[frame[target].notna()]
-    if card.task == "regression":
-        labelled = labelled[np.isfinite(to_float_array(labelled[target]))]
-    stratify = [target] if card.task != "regression" else None
-    sample = sample_rows(
-        labelled,
-        settings.leakage.max_rows,
-        "stratified" if stratify else "random",
-        seed,
-        stratify,
-    )
+    sample = sample_labelled_rows(frame, card, settings, seed)
     y = encode_probe_target(sample[target], card.task, card.positive_label)
     data = split_probe_data(sample, y, card.task, seed)
     metric = "r2" if card.task == "regression" else "roc_auc"
     if data is None:
         return LeakageReport(findings, {}, metric, len(sample))
     predictive, scores = detect_predictive_columns(
-        data, [c for c in columns if c not in copies], metric, settings, seed
+        data,
+        LabelledSample(sample, target, card.task, metric),
+        [c for c in columns if c not in copies],
+        settings,
+        seed,
+        exempt=frozenset(windows),
     )
     return LeakageReport(findings + predictive, scores, metric, len(sample))
+
+
+def sample_labelled_rows(
+    frame: pd.DataFrame, card: DatasetCard, settings: DataChecksSettings, seed: int = 0
+) -> pd.DataFrame:
+    """At most `leakage.max_rows` rows with a usable label, stratified by class if there are any."""
+    target = card.target
+    labelled = frame[frame[target].notna()]
+    if card.task == "regression":
+        labelled = labelled[np.isfinite(to_float_array(labelled[target]))]
+    stratify = [target] if card.task != "regression" else None
+    return sample_rows(
+        labelled,
+        settings.leakage.max_rows,
+        "stratified" if stratify else "random",
+        seed,
+        stratify,
+    )
 
 
 def hash_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
@@ -359,7 +475,7 @@ def detect_temporal_overlap(
     timestamp_column: str,
     settings: DataChecksSettings | None = None,
 ) -> list[Finding]:
-    """For a temporal split: training rows dated after the first test row mean the past saw the future."""
+    """For a temporal split: training rows dated after the first test row saw the future."""
     settings = settings or DataChecksSettings()
     train_times, test_times = (
         parse_times(train[timestamp_column]),

@@ -1,31 +1,15 @@
-"""Markdown renderings of the data, leakage and bias reports, for run artifacts and pull requests."""
+"""Markdown renderings of the data, leakage and bias reports, for run artifacts and pull
+requests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from mleng.quality.bias import BiasReport
-from mleng.quality.findings import Finding, format_number
+from mleng.quality.findings import Finding
 from mleng.quality.leakage import LeakageReport
 from mleng.quality.report import QUESTIONS, DataReport
+from mleng.reports.formatting import format_number, render_table
 
 POLICY_MARK = {"fail": "FAIL", "warn": "warn", "drop": "drop"}
-
-
-def render_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    """A pipe table; pipes inside cells are escaped so they cannot break the layout."""
-
-    def cell(value: object) -> str:
-        text = (
-            format_number(value)
-            if isinstance(value, (int, float)) and not isinstance(value, bool)
-            else str(value)
-        )
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render_findings_markdown(findings: list[Finding], empty: str = "No findings.") -> str:
@@ -43,14 +27,16 @@ def render_findings_markdown(findings: list[Finding], empty: str = "No findings.
     )
 
 
-def render_report_markdown(report: DataReport) -> str:
+def render_data_report_markdown(report: DataReport) -> str:
     """The data report as markdown: a findings summary, then one section per question."""
     fails = sum(f.policy == "fail" for f in report.findings)
+    features = report.features
     parts = [
         f"# Data report: {report.dataset}",
         (
-            f"{report.rows:,} rows, {report.columns} columns ({len(report.features.numeric)} numeric and "
-            f"{len(report.features.categorical)} categorical features). {len(report.findings)} findings, {fails} failing."
+            f"{report.rows:,} rows, {report.columns} columns ({len(features.numeric)} numeric "
+            f"and {len(features.categorical)} categorical features). "
+            f"{len(report.findings)} findings, {fails} failing."
         ),
         "## Findings",
         render_findings_markdown(report.findings),
@@ -66,7 +52,10 @@ def render_report_markdown(report: DataReport) -> str:
 
 def render_accessible(report: DataReport) -> str:
     if not report.personal_data:
-        return "No column looks like personal data (names, contacts, addresses, ids) by name or sampled values."
+        return (
+            "No column looks like personal data (names, contacts, addresses, ids) by name or "
+            "sampled values."
+        )
     return render_table(
         ["column", "kind", "matched share", "by name", "masked examples"],
         [
@@ -93,7 +82,10 @@ def render_sizeable(report: DataReport) -> str:
                         (
                             "classes",
                             rules.classes,
-                            f"needs {rules.rows_needed_for_classes:,}-{rules.rows_comfortable_for_classes:,} rows",
+                            (
+                                f"needs {rules.rows_needed_for_classes:,}-"
+                                f"{rules.rows_comfortable_for_classes:,} rows"
+                            ),
                         )
                     ]
                     if rules.classes is not None
@@ -127,13 +119,15 @@ def render_usable(report: DataReport) -> str:
     usability = report.usability
     lines = [
         (
-            f"Duplicate rows: {usability.duplicate_rows:,} ({100 * usability.duplicate_fraction:.2f}%), "
+            f"Duplicate rows: {usability.duplicate_rows:,} "
+            f"({100 * usability.duplicate_fraction:.2f}%), "
             f"{usability.conflicting_duplicates:,} rows share features but not the label."
         )
     ]
     if usability.class_counts:
         lines.append(
-            f"Classes: {usability.class_counts} (smallest/largest {format_number(usability.class_ratio)})."
+            f"Classes: {usability.class_counts} "
+            f"(smallest/largest {format_number(usability.class_ratio)})."
         )
     if usability.missing_columns:
         lines.append(f"Declared columns missing from the data: {usability.missing_columns}.")
@@ -199,14 +193,17 @@ def render_reliable(report: DataReport) -> str:
         return reliability.note.capitalize() + "."
     lines = [
         (
-            f"Timestamp '{reliability.timestamp_column}': {reliability.unparseable_timestamps:,} unreadable values, "
-            f"{100 * (reliability.out_of_order_fraction or 0):.2f}% of rows earlier than the row before."
+            f"Timestamp '{reliability.timestamp_column}': "
+            f"{reliability.unparseable_timestamps:,} unreadable values, "
+            f"{100 * (reliability.out_of_order_fraction or 0):.2f}% of rows earlier than the row "
+            "before."
         )
     ]
     if reliability.label_delay_median_hours is not None:
         lines.append(
             f"Label delay: median {reliability.label_delay_median_hours:.1f} h, 90th percentile "
-            f"{reliability.label_delay_p90_hours:.1f} h, {reliability.negative_label_delays:,} negative."
+            f"{reliability.label_delay_p90_hours:.1f} h, "
+            f"{reliability.negative_label_delays:,} negative."
         )
     if reliability.immature_label_rows:
         lines.append(f"Rows whose label may not be final yet: {reliability.immature_label_rows:,}.")

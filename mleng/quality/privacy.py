@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mleng.quality.findings import Finding, Policy, format_number
+from mleng.quality.findings import Finding, Policy
+from mleng.reports.formatting import format_number
 
 # Specific patterns first: on a tie the earlier kind wins (an SSN also looks like a phone number).
 VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
@@ -149,14 +150,16 @@ def build_personal_data_findings(found: list[PersonalDataColumn], policy: Policy
     """One finding per personal-data column, with a message saying what to do."""
     findings = []
     for item in found:
+        kind = item.kind.replace("_", " ")
         reason = (
-            f"its name suggests {item.kind.replace('_', ' ')}"
+            f"its name suggests {kind}"
             if item.by_name
-            else f"{format_number(100 * item.matched_fraction)}% of sampled values look like {item.kind.replace('_', ' ')}"
+            else f"{format_number(100 * item.matched_fraction)}% of sampled values look like {kind}"
         )
         message = (
-            f"Column '{item.column}' looks like personal data ({reason}, e.g. {item.examples_masked[:2]}). "
-            "Drop it, pseudonymise it, or confirm you may use it and describe it in data_checks.descriptions."
+            f"Column '{item.column}' looks like personal data ({reason}, e.g. "
+            f"{item.examples_masked[:2]}). Drop it, pseudonymise it, or confirm you may use it and "
+            "describe it in data_checks.descriptions."
         )
         evidence = {
             "kind": item.kind,

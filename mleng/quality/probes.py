@@ -34,6 +34,28 @@ class ProbeData:
     classes: int
 
 
+@dataclass(frozen=True)
+class LabelledSample:
+    """Rows with a usable label, the target column, the task and the metric its probes report."""
+
+    frame: pd.DataFrame
+    target: str
+    task: Task
+    metric: str
+
+
+@dataclass(frozen=True)
+class ColumnScores:
+    """Each column's held-out score on its own, and what all columns reach together (or NaN)."""
+
+    scores: dict[str, float]
+    whole_score: float
+
+    def of(self, column: str) -> float:
+        """The column's own score, NaN when it was not scored."""
+        return self.scores.get(column, float("nan"))
+
+
 def split_probe_data(frame: pd.DataFrame, y: np.ndarray, task: Task, seed: int) -> ProbeData | None:
     """One stratified train/held-out split; None when the labels cannot support one."""
     if len(frame) < 20:
@@ -178,3 +200,20 @@ def score_id_patterns(data: ProbeData, column: str, depth: int, seed: int) -> tu
         if np.isfinite(score) and score > best_score:
             best_name, best_score = name, score
     return best_name, best_score
+
+
+def score_columns_together(data: ProbeData, columns: list[str], depth: int, seed: int) -> float:
+    """Held-out score of one deeper tree on every column: what the columns reach together.
+
+    A column that alone scores about as well as all of them carries the whole signal by itself,
+    the mark of a value recorded after the event rather than a measurement among others.
+    """
+    if not columns:
+        return float("nan")
+    parts = [
+        encode_column(data.train[c], data.test[c], data.y_train, data.task, data.classes)
+        for c in columns
+    ]
+    train = np.hstack([p[0] for p in parts])
+    test = np.hstack([p[1] for p in parts])
+    return fit_and_score(train, test, data, depth, seed)

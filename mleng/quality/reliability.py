@@ -15,7 +15,8 @@ from mleng.card import DatasetCard
 from mleng.card.data_checks import DataChecksSettings
 from mleng.data.loading import FeatureColumns
 from mleng.quality.columns import find_positive_label, parse_times, to_float_array
-from mleng.quality.findings import Finding, to_jsonable
+from mleng.quality.findings import Finding
+from mleng.reports.formatting import to_jsonable
 
 MIN_SHIFT_ROWS = 40
 EDGE_FRACTION = (
@@ -181,9 +182,10 @@ def build_reliability_findings(
                     "out_of_order_fraction": report.out_of_order_fraction,
                 },
                 policy("timestamp_order"),
-                f"Timestamp column '{column}': {report.unparseable_timestamps:,} values cannot be read as "
-                f"dates and {100 * (report.out_of_order_fraction or 0):.2f}% of rows come earlier than the "
-                "row before them in an otherwise ordered file; check the export for late or mis-dated rows.",
+                f"Timestamp column '{column}': {report.unparseable_timestamps:,} values cannot "
+                f"be read as dates and {100 * (report.out_of_order_fraction or 0):.2f}% of rows "
+                "come earlier than the row before them in an otherwise ordered file; check the "
+                "export for late or mis-dated rows.",
             )
         )
     if report.negative_label_delays or report.immature_label_rows:
@@ -215,9 +217,10 @@ def build_reliability_findings(
                     "t": round(shift.t_statistic, 1),
                 },
                 policy("level_shift"),
-                f"'{shift.column}' jumps from a mean of {shift.before_mean:.4g} to {shift.after_mean:.4g} "
-                f"({shift.effect:.2f} standard deviations, t = {shift.t_statistic:.1f}) around {shift.at_time}; "
-                "find what changed then (definition, source, units) and train on the consistent period.",
+                f"'{shift.column}' jumps from a mean of {shift.before_mean:.4g} to "
+                f"{shift.after_mean:.4g} ({shift.effect:.2f} standard deviations, "
+                f"t = {shift.t_statistic:.1f}) around {shift.at_time}; find what changed then "
+                "(definition, source, units) and train on the consistent period.",
             )
         )
     return findings

@@ -16,7 +16,7 @@ from mleng.card import DatasetCard
 from mleng.card.data_checks import DataChecksSettings
 from mleng.data.loading import FeatureColumns
 from mleng.quality.columns import resolve_feature_columns
-from mleng.quality.findings import Finding, to_jsonable
+from mleng.quality.findings import Finding
 from mleng.quality.privacy import (
     PersonalDataColumn,
     build_personal_data_findings,
@@ -36,6 +36,7 @@ from mleng.quality.size import (
 )
 from mleng.quality.usability import UsabilityReport, check_usability
 from mleng.quality.usability_findings import build_usability_findings
+from mleng.reports.formatting import to_jsonable
 
 QUESTIONS = ("accessible", "sizeable", "usable", "understandable", "reliable")
 QUESTION_OF_DETECTOR = {
@@ -108,7 +109,8 @@ class DataReport:
 
 
 def check_descriptions(frame: pd.DataFrame, settings: DataChecksSettings) -> DescriptionCheck:
-    """Which columns lack a description, and which settings name columns that are not in the data."""
+    """Which columns lack a description, and which settings name columns that are not in the
+    data."""
     present = set(frame.columns)
     undocumented = [
         str(c) for c in frame.columns if not settings.descriptions.get(str(c), "").strip()
@@ -147,8 +149,9 @@ def build_description_findings(
                 tuple(c for c in check.undocumented if c != target),
                 {"count": len(check.undocumented)},
                 policy,
-                f"{len(check.undocumented)} columns have no description ({shown}{more}); add what each "
-                "means, its unit and its source under data_checks.descriptions in the card.",
+                f"{len(check.undocumented)} columns have no description ({shown}{more}); add "
+                "what each means, its unit and its source under data_checks.descriptions in the "
+                "card.",
             )
         )
     for key, columns in check.unknown_in_settings.items():
@@ -187,30 +190,12 @@ def build_data_report(
     seconds["accessible"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    rules = measure_size_rules(
-        frame,
-        features,
-        card.target,
-        card.task,
-        options.rows_per_feature,
-        options.rows_per_class,
-        options.comfortable_rows_per_class,
-    )
+    rules = measure_size_rules(frame, card, features, settings)
     curve = None
     if (
         options.learning_curve if learning_curve is None else learning_curve
     ) and card.target in frame.columns:
-        curve = measure_learning_curve(
-            frame,
-            features,
-            card.target,
-            card.task,
-            card.positive_label,
-            options.learning_curve_max_rows,
-            options.learning_curve_folds,
-            options.chance_margin,
-            seed,
-        )
+        curve = measure_learning_curve(frame, card, features, settings, seed)
     seconds["sizeable"] = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -19,12 +19,13 @@ from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import BaseCrossValidator, KFold, StratifiedKFold, learning_curve
 from threadpoolctl import threadpool_limits
 
-from mleng.card import Task
-from mleng.card.data_checks import DataChecksSettings
+from mleng.card import DatasetCard, Task
+from mleng.card.data_checks import DataChecksSettings, ReportSettings
 from mleng.data.loading import FeatureColumns
 from mleng.data.sampling import sample_rows
 from mleng.quality.columns import count_encoded_width, find_positive_label, to_float_array
-from mleng.quality.findings import Finding, format_number, to_jsonable
+from mleng.quality.findings import Finding
+from mleng.reports.formatting import format_number, to_jsonable
 
 TRAIN_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 MAX_PROBE_LEVELS = 250  # histogram gradient boosting handles at most 255 categories per column
@@ -71,30 +72,27 @@ class LearningCurve:
 
 
 def measure_size_rules(
-    frame: pd.DataFrame,
-    features: FeatureColumns,
-    target: str,
-    task: Task,
-    rows_per_feature: float = 10.0,
-    rows_per_class: float = 100.0,
-    comfortable_rows_per_class: float = 1000.0,
+    frame: pd.DataFrame, card: DatasetCard, features: FeatureColumns, settings: DataChecksSettings
 ) -> SizeRules:
-    """Compare the row count with 10x the encoded features and 100-1000x the number of classes.
+    """Compare the row count with the rules of thumb of `settings.report` (by default 10 rows per
+    encoded feature and 100-1000 per class).
 
     Encoded features (one per kept one-hot level) count, not raw columns, because that is the
     width the model must fit.
     """
+    options = settings.report
+    target, task = card.target, card.task
     rows = len(frame)
     encoded = count_encoded_width(frame, features)
-    needed_features = int(np.ceil(rows_per_feature * encoded))
+    needed_features = int(np.ceil(options.rows_per_feature * encoded))
     classes = smallest = needed_classes = comfortable = None
     enough = rows >= needed_features
     if task != "regression" and target in frame.columns:
         counts = frame[target].value_counts()
         classes = len(counts)
         smallest = int(counts.min()) if classes else 0
-        needed_classes = int(rows_per_class * max(classes, 1))
-        comfortable = int(comfortable_rows_per_class * max(classes, 1))
+        needed_classes = int(options.rows_per_class * max(classes, 1))
+        comfortable = int(options.comfortable_rows_per_class * max(classes, 1))
         enough = enough and rows >= needed_classes
     return SizeRules(
         rows,
@@ -167,23 +165,37 @@ def build_probe_model(task: Task, categorical_mask: np.ndarray, seed: int) -> Ba
     return HistGradientBoostingClassifier(**options)
 
 
+@dataclass(frozen=True)
+class CurveScores:
+    """The probe model's cross-validated scores: mean and spread across folds per training size."""
+
+    sizes: list[int]
+    means: np.ndarray
+    stds: np.ndarray
+
+
+def not_measured(metric: str, chance: float, rows: int, reason: str) -> LearningCurve:
+    """A learning curve that could not be measured, and why."""
+    return LearningCurve(metric, [], [], [], chance, None, None, "not_measured", rows, reason)
+
+
 def measure_learning_curve(
     frame: pd.DataFrame,
+    card: DatasetCard,
     features: FeatureColumns,
-    target: str,
-    task: Task,
-    positive_label: object | None = None,
-    max_rows: int = 10000,
-    folds: int = 3,
-    chance_margin: float = 0.05,
+    settings: DataChecksSettings,
     seed: int = 0,
 ) -> LearningCurve:
     """Score a fast model at 10, 25, 50 and 100% of the training folds and judge the last step.
 
     More data would help when the gain from 50% to 100% exceeds twice its standard error (from
-    the spread across folds) and a practical minimum; a final score within `chance_margin` of
-    guessing means the features do not predict the target at all (e.g. shuffled labels).
+    the spread across folds) and a practical minimum; a final score within
+    `settings.report.chance_margin` of guessing means the features do not predict the target at
+    all (e.g. shuffled labels). At most `learning_curve_max_rows` rows are sampled, and
+    `learning_curve_folds` folds cross-validate.
     """
+    options = settings.report
+    target, task, folds = card.target, card.task, options.learning_curve_folds
     labelled = frame[frame[target].notna()] if target in frame.columns else frame.iloc[:0]
     if task == "regression" and len(labelled):
         labelled = labelled[np.isfinite(to_float_array(labelled[target]))]
@@ -193,30 +205,26 @@ def measure_learning_curve(
     if not reason and task != "regression":
         smallest = int(labelled[target].value_counts().min())
         if smallest < folds:
-            reason = f"the smallest class has {smallest} rows; {folds}-fold stratified cross-validation needs {folds}"
+            reason = (
+                f"the smallest class has {smallest} rows; {folds}-fold stratified "
+                f"cross-validation needs {folds}"
+            )
     if reason:
-        return LearningCurve(
-            metric, [], [], [], chance, None, None, "not_measured", len(labelled), reason
-        )
+        return not_measured(metric, chance, len(labelled), reason)
     stratify = [target] if task != "regression" else None
-    sample = sample_rows(labelled, max_rows, "stratified" if stratify else "random", seed, stratify)
+    sample = sample_rows(
+        labelled,
+        options.learning_curve_max_rows,
+        "stratified" if stratify else "random",
+        seed,
+        stratify,
+    )
     matrix, mask = build_probe_matrix(sample, features)
     informative = ~np.isnan(matrix).all(axis=0)  # an all-missing column breaks histogram binning
     matrix, mask = matrix[:, informative], mask[informative]
     if matrix.shape[1] == 0:
-        return LearningCurve(
-            metric,
-            [],
-            [],
-            [],
-            chance,
-            None,
-            None,
-            "not_measured",
-            len(sample),
-            "every feature column is empty",
-        )
-    y = encode_probe_target(sample[target], task, positive_label)
+        return not_measured(metric, chance, len(sample), "every feature column is empty")
+    y = encode_probe_target(sample[target], task, card.positive_label)
     splitter = (KFold if task == "regression" else StratifiedKFold)(
         folds, shuffle=True, random_state=seed
     )
@@ -225,32 +233,14 @@ def measure_learning_curve(
             build_probe_model(task, mask, seed), matrix, y, splitter, metric, seed
         )
     except ValueError as error:  # every fit failed: report why instead of stopping the data stage
-        return LearningCurve(
-            metric,
-            [],
-            [],
-            [],
-            chance,
-            None,
-            None,
-            "not_measured",
-            len(sample),
-            f"the probe model could not be fitted: {str(error).strip().splitlines()[0]}",
-        )
+        first_line = str(error).strip().splitlines()[0]
+        reason = f"the probe model could not be fitted: {first_line}"
+        return not_measured(metric, chance, len(sample), reason)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a size where every fold failed stays NaN
         means, stds = np.nanmean(test_scores, axis=1), np.nanstd(test_scores, axis=1)
-    return judge_learning_curve(
-        metric,
-        [int(s) for s in sizes],
-        means,
-        stds,
-        chance,
-        chance_margin,
-        folds,
-        len(sample),
-        len(labelled),
-    )
+    scores = CurveScores([int(s) for s in sizes], means, stds)
+    return judge_learning_curve(metric, chance, scores, options, len(sample), len(labelled))
 
 
 def run_learning_curve(
@@ -287,7 +277,8 @@ def check_curve_possible(
     if not features.all:
         return "no feature columns to learn from"
     if len(labelled) < 10 * folds * len(TRAIN_FRACTIONS):
-        return f"only {len(labelled)} labelled rows; a learning curve needs at least {10 * folds * len(TRAIN_FRACTIONS)}"
+        needed = 10 * folds * len(TRAIN_FRACTIONS)
+        return f"only {len(labelled)} labelled rows; a learning curve needs at least {needed}"
     if task != "regression" and classes < 2:
         return "the target has fewer than two classes"
     return ""
@@ -295,16 +286,16 @@ def check_curve_possible(
 
 def judge_learning_curve(
     metric: str,
-    sizes: list[int],
-    means: np.ndarray,
-    stds: np.ndarray,
     chance: float,
-    chance_margin: float,
-    folds: int,
+    scores: CurveScores,
+    options: ReportSettings,
     sampled_rows: int,
     total_rows: int,
 ) -> LearningCurve:
-    """Turn the curve's numbers into a verdict with the reason spelled out."""
+    """Turn the curve's numbers into a verdict with the reason spelled out; the gain's noise
+    is its standard error over `options.learning_curve_folds` folds."""
+    sizes, means, stds = scores.sizes, scores.means, scores.stds
+    margin, folds = options.chance_margin, options.learning_curve_folds
     if not np.isfinite(means).all():
         return LearningCurve(
             metric,
@@ -325,24 +316,27 @@ def judge_learning_curve(
         if sampled_rows < total_rows
         else ""
     )
-    if means[-1] <= chance + chance_margin:
+    steps = f"from {sizes[-2]:,} to {sizes[-1]:,} training rows"
+    if means[-1] <= chance + margin:
         verdict: CurveVerdict = "near_chance"
         text = (
-            f"{metric} {means[-1]:.3f} with {sizes[-1]:,} training rows is within {chance_margin} of chance "
-            f"({chance:.3f}){sampled}: the features do not predict the target; check the labels are aligned with "
-            "their rows (not shuffled) and that the target column is the right one"
+            f"{metric} {means[-1]:.3f} with {sizes[-1]:,} training rows is within {margin} of "
+            f"chance ({chance:.3f}){sampled}: the features do not predict the target; check the "
+            "labels are aligned with their rows (not shuffled) and that the target column is the "
+            "right one"
         )
     elif gain > max(2 * noise, MIN_PRACTICAL_GAIN):
         verdict = "more_data_would_help"
         text = (
-            f"{metric} still rises by {gain:.4f} from {sizes[-2]:,} to {sizes[-1]:,} training rows, above twice its "
-            f"standard error ({noise:.4f}){sampled}: more data would still help"
+            f"{metric} still rises by {gain:.4f} {steps}, above twice its standard error "
+            f"({noise:.4f}){sampled}: more data would still help"
         )
     else:
         verdict = "plateau"
         text = (
-            f"{metric} changes by {gain:+.4f} from {sizes[-2]:,} to {sizes[-1]:,} training rows, not above both "
-            f"twice its standard error ({noise:.4f}) and {MIN_PRACTICAL_GAIN}{sampled}: more rows alone are unlikely to help; better features might"
+            f"{metric} changes by {gain:+.4f} {steps}, not above both twice its standard error "
+            f"({noise:.4f}) and {MIN_PRACTICAL_GAIN}{sampled}: more rows alone are unlikely to "
+            "help; better features might"
         )
     return LearningCurve(
         metric,
@@ -365,15 +359,18 @@ def build_size_findings(
     findings = []
     if not rules.enough:
         needs = [
-            f"{format_number(rules.rows_needed_for_features)} for {rules.encoded_features} encoded features"
+            (
+                f"{format_number(rules.rows_needed_for_features)} for {rules.encoded_features} "
+                "encoded features"
+            )
         ]
         if rules.rows_needed_for_classes is not None:
             needs.append(
                 f"{format_number(rules.rows_needed_for_classes)} for {rules.classes} classes"
             )
         message = (
-            f"Only {rules.rows:,} rows; rules of thumb ask for {' and '.join(needs)}. Collect more rows, "
-            "or reduce the features (group rare categories, drop weak columns)."
+            f"Only {rules.rows:,} rows; rules of thumb ask for {' and '.join(needs)}. Collect "
+            "more rows, or reduce the features (group rare categories, drop weak columns)."
         )
         evidence = {
             "rows": rules.rows,

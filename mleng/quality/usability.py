@@ -14,7 +14,7 @@ from mleng.card import DatasetCard
 from mleng.card.data_checks import DataChecksSettings
 from mleng.data.loading import FeatureColumns
 from mleng.quality.columns import describe_values, is_numeric_column, parse_times
-from mleng.quality.findings import to_jsonable
+from mleng.reports.formatting import to_jsonable
 
 PLACEHOLDERS = frozenset(
     {"?", "na", "n/a", "nan", "null", "none", "-", "--", "missing", "unknown", ""}

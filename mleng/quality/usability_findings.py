@@ -7,8 +7,9 @@ from dataclasses import asdict
 
 from mleng.card.data_checks import DataChecksSettings
 from mleng.data.loading import FeatureColumns
-from mleng.quality.findings import Finding, format_number
+from mleng.quality.findings import Finding
 from mleng.quality.usability import ColumnHealth, UsabilityReport
+from mleng.reports.formatting import format_number
 
 
 def build_usability_findings(
@@ -26,7 +27,8 @@ def build_usability_findings(
                 {"columns_in_data": len(report.columns)},
                 policy("missing_column"),
                 f"Column '{column}' is named in the dataset card but is not among the "
-                f"{len(report.columns)} columns of the data; fix the card or the export that made the file.",
+                f"{len(report.columns)} columns of the data; fix the card or the export that "
+                "made the file.",
             )
         )
     for column, text in report.wrong_types.items():
@@ -36,8 +38,9 @@ def build_usability_findings(
                 (column,),
                 asdict(text),
                 policy("wrong_type"),
-                f"Column '{column}' is declared numeric but {text.rows:,} rows ({100 * text.share:.1f}%) "
-                f"hold text such as {text.examples}; convert them to numbers or declare it categorical.",
+                f"Column '{column}' is declared numeric but {text.rows:,} rows "
+                f"({100 * text.share:.1f}%) hold text such as {text.examples}; convert them to "
+                "numbers or declare it categorical.",
             )
         )
     for column, text in report.numbers_as_text.items():
@@ -48,7 +51,8 @@ def build_usability_findings(
                 asdict(text),
                 policy("numbers_as_text"),
                 f"Column '{column}' is numbers stored as text except {text.rows:,} rows "
-                f"({100 * text.share:.1f}%) such as {text.examples}; clean those so it can be a number.",
+                f"({100 * text.share:.1f}%) such as {text.examples}; clean those so it can be a "
+                "number.",
             )
         )
     feature_set = set(features.all)
@@ -67,9 +71,10 @@ def build_usability_findings(
                     "conflicting": report.conflicting_duplicates,
                 },
                 policy("duplicate_rows"),
-                f"{report.duplicate_rows:,} rows ({100 * report.duplicate_fraction:.1f}%) repeat an "
-                f"earlier row ({report.conflicting_duplicates:,} share features but not the label); "
-                "deduplicate before splitting, or duplicates will sit in both train and test.",
+                f"{report.duplicate_rows:,} rows ({100 * report.duplicate_fraction:.1f}%) "
+                f"repeat an earlier row ({report.conflicting_duplicates:,} share features but "
+                "not the label); deduplicate before splitting, or duplicates will sit in both "
+                "train and test.",
             )
         )
     if report.class_ratio is not None and report.class_ratio < options.min_class_ratio:
@@ -132,8 +137,9 @@ def build_column_findings(
                     "fraction": round(missing_share, 4),
                 },
                 policy("missing_values"),
-                f"Column '{name}' is missing in {100 * missing_share:.1f}% of rows ({item.missing:,} "
-                f"empty{placeholder_note}); find out why before trusting imputation, or drop it.",
+                f"Column '{name}' is missing in {100 * missing_share:.1f}% of rows "
+                f"({item.missing:,} empty{placeholder_note}); find out why before trusting "
+                "imputation, or drop it.",
             )
         )
     if not is_feature:
@@ -145,8 +151,8 @@ def build_column_findings(
                 (name,),
                 {"distinct": item.distinct, "rows": rows},
                 policy("constant_column"),
-                f"Column '{name}' has {item.distinct} distinct value in all {rows:,} rows and carries "
-                "no information; drop it.",
+                f"Column '{name}' has {item.distinct} distinct value in all {rows:,} rows and "
+                "carries no information; drop it.",
             )
         )
     elif item.top_fraction >= options.near_constant_fraction:
@@ -172,8 +178,9 @@ def build_column_findings(
                     "upper_fence": item.upper_fence,
                 },
                 policy("outliers"),
-                f"Column '{name}' has {item.outliers:,} values ({100 * item.outlier_fraction:.1f}%) "
-                f"outside [{format_number(item.lower_fence)}, {format_number(item.upper_fence)}]; "
+                f"Column '{name}' has {item.outliers:,} values "
+                f"({100 * item.outlier_fraction:.1f}%) outside "
+                f"[{format_number(item.lower_fence)}, {format_number(item.upper_fence)}]; "
                 "check for unit errors or sentinel codes such as 99999.",
             )
         )

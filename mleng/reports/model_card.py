@@ -20,9 +20,11 @@ from mleng.assessment.slices import SliceMetric
 from mleng.card import ImbalanceSettings
 from mleng.evaluation import LOWER_IS_BETTER, MetricInterval
 from mleng.promotion import PromotionDecision
-from mleng.training.imbalance import ThresholdChoice
+from mleng.reports.formatting import format_number, render_table
+from mleng.training.threshold import ThresholdChoice
 
 NOT_MEASURED = "_not measured_"
+METRIC_DECIMALS = 4
 MAX_STEP_TEXT = 160
 
 
@@ -93,7 +95,8 @@ def build_promotion_facts(decision: PromotionDecision) -> PromotionFacts:
 
 def describe_pipeline(model: BaseEstimator, prefix: str = "") -> list[str]:
     """One line per step of a fitted or unfitted pipeline, nested steps indented, each leaf shown
-    with the parameters that differ from its defaults, and column transformers with their columns."""
+    with the parameters that differ from its defaults, and column transformers with their
+    columns."""
     if isinstance(model, Pipeline):
         lines = []
         for name, step in model.steps:
@@ -127,26 +130,15 @@ def format_columns(columns: Any, limit: int = 8) -> str:
     return f"[{shown}{more}]"
 
 
-def format_number(value: float | None) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "n/a"
-    return f"{value:.4f}"
+def format_metric(value: float | None) -> str:
+    """A metric value with four decimals, as every table of the card shows them."""
+    return format_number(value, decimals=METRIC_DECIMALS)
 
 
 def format_interval(interval: MetricInterval) -> str:
     """`0.8123 [0.8010, 0.8230]`."""
-    bounds = f"[{format_number(interval.low)}, {format_number(interval.high)}]"
-    return f"{format_number(interval.estimate)} {bounds}"
-
-
-def format_cell(value: Any) -> str:
-    """Table-safe text: pipes escaped, line breaks flattened."""
-    return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(format_cell(cell) for cell in row) + " |" for row in rows]
+    bounds = f"[{format_metric(interval.low)}, {format_metric(interval.high)}]"
+    return f"{format_metric(interval.estimate)} {bounds}"
 
 
 def format_bullets(items: str | Sequence[str] | None, empty: str = "none") -> list[str]:
@@ -198,14 +190,14 @@ def render_search(search: SearchFacts | None) -> list[str]:
     rows = [
         [
             f"{family} (chosen)" if family == search.chosen_family else family,
-            format_number(best.get("score")),
-            format_number(best.get("std")),
+            format_metric(best.get("score")),
+            format_metric(best.get("std")),
             best.get("trials", "n/a"),
             ", ".join(f"{key}={value}" for key, value in best.get("params", {}).items()) or "-",
         ]
         for family, best in search.best_per_family.items()
     ]
-    return lines + ["", *format_table(["family", "best CV", "CV std", "trials", "params"], rows)]
+    return [*lines, "", render_table(["family", "best CV", "CV std", "trials", "params"], rows)]
 
 
 def render_metrics(facts: ModelCardFacts) -> list[str]:
@@ -216,7 +208,7 @@ def render_metrics(facts: ModelCardFacts) -> list[str]:
         for name, interval in facts.metrics.items()
     ]
     header = ["metric", f"test estimate [{facts.confidence:.0%} interval]", "better"]
-    return format_table(header, rows)
+    return [render_table(header, rows)]
 
 
 def render_baselines(facts: ModelCardFacts) -> list[str]:
@@ -224,13 +216,13 @@ def render_baselines(facts: ModelCardFacts) -> list[str]:
         return [NOT_MEASURED]
     names = list(dict.fromkeys(metric for values in facts.baselines.values() for metric in values))
     rows = [
-        [baseline, *(format_number(values.get(metric)) for metric in names)]
+        [baseline, *(format_metric(values.get(metric)) for metric in names)]
         for baseline, values in facts.baselines.items()
     ]
     if facts.metrics is not None:
         model = [facts.metrics.get(metric) for metric in names]
-        rows.insert(0, ["model", *(format_number(m.estimate if m else None) for m in model)])
-    return format_table(["", *names], rows)
+        rows.insert(0, ["model", *(format_metric(m.estimate if m else None) for m in model)])
+    return [render_table(["", *names], rows)]
 
 
 def render_slices(slices: Sequence[SliceMetric] | None) -> list[str]:
@@ -249,7 +241,7 @@ def render_slices(slices: Sequence[SliceMetric] | None) -> list[str]:
         ]
         for item in slices
     ]
-    return format_table(["column", "group", "rows", *names, "note"], rows)
+    return [render_table(["column", "group", "rows", *names, "note"], rows)]
 
 
 def render_promotion(promotion: PromotionFacts | None) -> list[str]:

@@ -52,7 +52,10 @@ def render_summary_markdown(summary: TrainSummary) -> str:
         f"| rows (train / test) | {summary.rows.get('train', 0)} / {summary.rows.get('test', 0)} |",
         f"| search | {summary.search} |",
         f"| decision rule | {summary.decision_rule} |",
-        f"| registered model | {summary.model_name} v{summary.model_version} (aliases: {', '.join(summary.aliases) or '-'}) |",
+        (
+            f"| registered model | {summary.model_name} v{summary.model_version} "
+            f"(aliases: {', '.join(summary.aliases) or '-'}) |"
+        ),
         f"| promotion | {summary.decision}: {summary.reason} |",
         f"| MLflow parent run | {summary.parent_run_id} (experiment {summary.experiment_id}) |",
         "",
@@ -70,7 +73,8 @@ def render_summary_markdown(summary: TrainSummary) -> str:
     for family, best in summary.best_per_family.items():
         marker = " (chosen)" if family == summary.best_family else ""
         lines.append(
-            f"| {family}{marker} | {best['score']:.4f} | {best['std']:.4f} | {best['trials']} | {_format_params(best['params'])} |"
+            f"| {family}{marker} | {best['score']:.4f} | {best['std']:.4f} | {best['trials']} | "
+            f"{_format_params(best['params'])} |"
         )
     lines += [
         "",
@@ -119,7 +123,9 @@ def summarize_families(results: list[Any], lower_is_better: bool) -> dict[str, d
 
 def describe_search(settings: SearchConfig, n_evaluations: int) -> str:
     """The search as the summary reports it: strategy, evaluations spent, validation, early stop."""
-    stopped = ", stopped early by patience" if n_evaluations < settings.budget else ""
+    stopped = ""
+    if n_evaluations < settings.budget:
+        stopped = ", stopped early (patience, or every configuration scored)"
     return (
         f"{settings.strategy}, {n_evaluations} of {settings.budget} evaluations, "
         f"validation {settings.validation}{stopped}"

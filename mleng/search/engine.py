@@ -16,6 +16,13 @@ Strategies and the `stage` their trials carry:
   (`stage="random"`, one round).
 - `grid`: a per-family grid of evenly spaced values, log-spaced where log, the budget split
   evenly over families (`stage="grid"`, one round).
+
+No strategy scores a configuration twice: a configuration is its family and its decoded
+values, exactly as the evaluator receives them (`mleng.search.space.config_key`). A proposal
+that repeats one already scored is replaced by another (the next-best candidate in the fine
+stage, a fresh draw elsewhere). When the spaces hold fewer configurations than the budget,
+the search ends once every one is scored and returns fewer results than the budget, which the
+caller reads as stopping early, like `patience`.
 """
 
 from __future__ import annotations
@@ -29,12 +36,14 @@ import numpy as np
 
 from mleng.card import ParamSpec
 from mleng.errors import SearchError
-from mleng.search.fine import FineSettings, Observation, propose_fine_round
+from mleng.search.fine import FineRound, FineSettings, Observation, propose_fine_round
 from mleng.search.space import (
     Space,
     build_family_grid,
-    count_distinct_values,
-    decode_point,
+    config_key,
+    count_configs,
+    is_exhausted,
+    new_config,
     sample_unit_points,
     validate_spaces,
 )
@@ -78,6 +87,18 @@ EvaluateBatch = Callable[[list[Trial]], list[TrialResult]]
 Proposal = tuple[str, dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class EarlyStopping:
+    """When a coarse_to_fine search may stop before its budget.
+
+    With `patience`, it stops once that many fine rounds in a row gained no more than
+    `min_improvement` over the best score before them; without, it spends the whole budget.
+    """
+
+    patience: int | None = None
+    min_improvement: float = 0.0
+
+
 def plan_stages(budget: int, n_families: int) -> list[int]:
     """Batch sizes per round, coarse first, summing to `budget`.
 
@@ -102,7 +123,7 @@ def plan_stages(budget: int, n_families: int) -> list[int]:
 def check_budget(budget: int, n_families: int) -> None:
     """Refuse budgets that cannot evaluate every family once."""
     if n_families < 1:
-        raise SearchError("the search has no model families; give at least one family with a space")
+        raise SearchError("the search has no model families; add at least one family with a space")
     if budget < n_families:
         raise SearchError(
             f"search budget {budget} is below the number of model families ({n_families}); every "
@@ -121,13 +142,13 @@ def run_search(
     evaluate: EvaluateBatch,
     seed: int = 0,
     strategy: str = "coarse_to_fine",
-    patience: int | None = None,
-    min_improvement: float = 0.0,
+    stopping: EarlyStopping = EarlyStopping(),
 ) -> list[TrialResult]:
-    """Propose, evaluate and refine until `budget` trials are scored (fewer when `patience`
-    stops a coarse_to_fine search early); results by index.
+    """Propose, evaluate and refine until `budget` trials are scored; results by index.
 
-    The same spaces, budget, seed and scores give the same trials, so a search is reproducible
+    Fewer come back when `stopping` ends a coarse_to_fine search early, or when the spaces hold
+    fewer distinct configurations than the budget (each is scored once, never twice). The
+    same spaces, budget, seed and scores give the same trials, so a search is reproducible
     from its config alone.
     """
     checked = validate_spaces(spaces)
@@ -135,15 +156,15 @@ def run_search(
     if strategy not in STRATEGIES:
         raise SearchError(f"unknown search strategy '{strategy}'; use one of {list(STRATEGIES)}")
     rng = np.random.default_rng(seed)
-    if strategy == "random":
-        return evaluate_batch(evaluate, propose_random(checked, budget, rng), "random", 0, 0)
-    if strategy == "grid":
-        return evaluate_batch(evaluate, propose_grid(checked, budget, rng), "grid", 0, 0)
+    if strategy in ("random", "grid"):
+        propose = propose_random if strategy == "random" else propose_grid
+        proposals = drop_repeats(propose(checked, budget, rng), [])
+        return evaluate_batch(evaluate, proposals, strategy, 0, 0)
     results: list[TrialResult] = []
     stages = plan_stages(budget, len(checked))
     stale_rounds = 0
     for round_number, size in enumerate(stages):
-        if patience is not None and stale_rounds >= patience:
+        if stopping.patience is not None and stale_rounds >= stopping.patience:
             break
         if round_number == 0:
             proposals, stage = propose_coarse(checked, size, rng), "coarse"
@@ -151,16 +172,33 @@ def run_search(
             history: list[Observation] = [
                 (r.trial.family, r.trial.params, r.score) for r in results
             ]
-            proposals = propose_fine_round(
-                checked, history, size, round_number, len(stages) - 1, rng, FINE_SETTINGS
-            )
+            fine_round = FineRound(round_number, len(stages) - 1, size)
+            proposals = propose_fine_round(checked, history, fine_round, rng, FINE_SETTINGS)
             stage = "fine"
+        proposals = drop_repeats(proposals, results)
+        if not proposals:
+            break  # every configuration of every family has been scored
         best_before = best_score(results)
         results += evaluate_batch(evaluate, proposals, stage, round_number, len(results))
         if round_number > 0:
             gained = best_score(results) - best_before
-            stale_rounds = 0 if gained > min_improvement else stale_rounds + 1
+            stale_rounds = 0 if gained > stopping.min_improvement else stale_rounds + 1
     return results
+
+
+def drop_repeats(proposals: list[Proposal], results: list[TrialResult]) -> list[Proposal]:
+    """The proposals without any configuration already scored or proposed earlier in the batch.
+
+    The proposers already avoid repeats; this is the one place that guarantees it.
+    """
+    seen = {(r.trial.family, config_key(r.trial.params)) for r in results}
+    kept = []
+    for family, params in proposals:
+        key = (family, config_key(params))
+        if key not in seen:
+            seen.add(key)
+            kept.append((family, params))
+    return kept
 
 
 def best_score(results: list[TrialResult]) -> float:
@@ -195,40 +233,60 @@ def propose_coarse(
 ) -> list[Proposal]:
     """Quasi-random configurations over the wide ranges, families interleaved round-robin.
 
-    Each family gets an equal share (earlier families take the remainder), drawn as one Sobol
-    batch so a family's few coarse points cover its space rather than clump.
+    Each family gets an equal share (earlier families take the remainder) but never more than
+    it has configurations, drawn as one Sobol batch so a family's few coarse points cover its
+    space rather than clump; a point that rounds to an earlier one is replaced by a new one.
     """
     families = list(spaces)
-    shares = split_evenly(n_trials, len(families))
-    per_family = {
-        family: [
-            decode_point(spaces[family], p) for p in sample_unit_points(n, len(spaces[family]), rng)
-        ]
-        for family, n in zip(families, shares, strict=True)
-    }
+    shares = split_with_capacity(n_trials, [count_configs(spaces[f]) for f in families])
+    per_family = {}
+    for family, n in zip(families, shares, strict=True):
+        space, seen = spaces[family], set()
+        configs = []
+        for point in sample_unit_points(n, len(space), rng):
+            params = new_config(space, point, seen, rng)
+            if params is not None:
+                seen.add(config_key(params))
+                configs.append(params)
+        per_family[family] = configs
     return interleave(per_family)
 
 
 def propose_random(
     spaces: dict[str, Space], n_trials: int, rng: np.random.Generator
 ) -> list[Proposal]:
-    """Plain random search: iid uniform draws, families round-robin, the usual baseline."""
+    """Plain random search: iid uniform draws, families round-robin, the usual baseline.
+
+    A draw that repeats an earlier configuration is redrawn, and a family whose space is used
+    up drops out of the rotation; each trial depends only on those before it, so a shorter
+    budget proposes a prefix of a longer one.
+    """
     families = list(spaces)
-    proposals = []
-    for i in range(n_trials):
-        family = families[i % len(families)]
-        proposals.append((family, decode_point(spaces[family], rng.random(len(spaces[family])))))
+    seen: dict[str, set[str]] = {family: set() for family in families}
+    open_families = set(families)
+    proposals: list[Proposal] = []
+    turn = 0
+    while len(proposals) < n_trials and open_families:
+        family = families[turn % len(families)]
+        turn += 1
+        space = spaces[family]
+        if family not in open_families or is_exhausted(space, seen[family]):
+            open_families.discard(family)
+            continue
+        params = new_config(space, rng.random(len(space)), seen[family], rng)
+        if params is None:
+            open_families.discard(family)
+            continue
+        seen[family].add(config_key(params))
+        proposals.append((family, params))
     return proposals
 
 
 def propose_grid(
     spaces: dict[str, Space], n_trials: int, rng: np.random.Generator
 ) -> list[Proposal]:
-    """A grid per family, the budget split evenly except where a family has fewer distinct configs."""
-    capacities = [
-        math.prod(count_distinct_values(spec) for spec in space.values())
-        for space in spaces.values()
-    ]
+    """A grid per family, the budget split evenly except where a family has fewer configs."""
+    capacities = [count_configs(space) for space in spaces.values()]
     shares = split_with_capacity(n_trials, capacities)
     per_family = {
         family: build_family_grid(space, n, rng)
@@ -241,7 +299,8 @@ def split_with_capacity(total: int, capacities: list[float]) -> list[int]:
     """Split `total` evenly, giving a part no more than its capacity while others have room.
 
     A family with six possible configurations should not burn twenty trials on repeats while
-    another family's grid could use them; only when every part is full are repeats allowed.
+    another family's grid could use them. When every part is full the shares sum to less than
+    `total`: a configuration is never scored twice.
     """
     shares = [0] * len(capacities)
     remaining = total
@@ -251,8 +310,6 @@ def split_with_capacity(total: int, capacities: list[float]) -> list[int]:
             shares[part] += min(size, int(min(capacities[part] - shares[part], total)))
         remaining = total - sum(shares)
         open_parts = [i for i in open_parts if shares[i] < capacities[i]]
-    for part, size in enumerate(split_evenly(remaining, len(capacities))):
-        shares[part] += size
     return shares
 
 

@@ -38,7 +38,7 @@ def default_space(family: str, task: str) -> FamilySpace:
 
 
 def choose_families(card: DatasetCard, n_rows: int, n_features: int) -> FamilyChoice:
-    """Apply the card's requirements to its families; fail with the conflict named if none is left."""
+    """Apply the card's requirements to its families; fail, naming the conflict, if none is left."""
     assert card.search.families is not None
     spaces = dict(card.search.families)
     reasons: list[str] = []
@@ -75,7 +75,8 @@ def choose_families(card: DatasetCard, n_rows: int, n_features: int) -> FamilyCh
     if needs.max_latency_ms is not None and needs.max_latency_ms < FOREST_LATENCY_FLOOR_MS:
         keep(
             set(spaces) - FORESTS,
-            f"latency budget {needs.max_latency_ms} ms is below {FOREST_LATENCY_FLOOR_MS:.0f} ms per row",
+            f"latency budget {needs.max_latency_ms} ms is below "
+            f"{FOREST_LATENCY_FLOOR_MS:.0f} ms per row",
         )
     if n_features > WIDE_DATA_RATIO * n_rows and len(set(spaces) & LINEAR) > 0:
         keep(
@@ -84,12 +85,14 @@ def choose_families(card: DatasetCard, n_rows: int, n_features: int) -> FamilyCh
         )
     if not spaces:
         raise CardError(
-            f"The requirements in card '{card.name}' leave no model family to search ({'; '.join(reasons)}); "
-            "relax a requirement or add a family that meets them under search.families"
+            f"The requirements in card '{card.name}' leave no model family to search "
+            f"({'; '.join(reasons)}); relax a requirement or add a family that meets them under "
+            "search.families"
         )
     if card.search.budget < len(spaces):
         raise CardError(
-            f"search budget {card.search.budget} is below the {len(spaces)} families left by the requirements; raise it"
+            f"search budget {card.search.budget} is below the {len(spaces)} families left by the "
+            "requirements; raise it"
         )
     if not reasons:
         reasons.append("no requirement narrowed the card's families")

@@ -12,6 +12,11 @@ Each fine round
    on exploration: candidates over the whole space of the least-evaluated family, screened
    the same way, in case the coarse round misjudged a region or a family.
 
+Candidates are only configurations not scored yet, so when the surrogate's favourite has been
+scored, the next-best candidate takes its place. A box of integers can run out of new
+configurations late in the search: it is then widened, up to the whole space, and trials a
+used-up family cannot take go to the best family with room.
+
 Sampling a box instead of laying a grid around the best keeps the cost linear in the number
 of parameters: a grid needs 2^d points just to touch every corner, which is why "random, then
 grid" loses to plain random search beyond a few parameters.
@@ -25,9 +30,20 @@ from typing import Any
 
 import numpy as np
 
-from mleng.search.space import Space, decode_point, encode_params, sample_unit_points
+from mleng.search.space import (
+    MAX_REDRAWS,
+    Space,
+    config_key,
+    decode_point,
+    encode_params,
+    is_exhausted,
+    sample_unit_points,
+    unseen_configs,
+)
 from mleng.search.surrogate import Surrogate, fit_surrogate, rank_candidates
 
+Box = tuple[np.ndarray, np.ndarray]
+"""The (lower, upper) corners of a box in the unit cube."""
 Observation = tuple[str, dict[str, Any], float]
 """(family, params, score) of one evaluated trial; score is higher-is-better, nan if it failed."""
 Proposal = tuple[str, dict[str, Any]]
@@ -39,6 +55,8 @@ class FineSettings:
 
     Margins are fractions of a parameter's (log) range; `candidates_per_trial` candidates are
     drawn for each trial a round evaluates; `confidence_weight` is the surrogate's kappa.
+    `widenings` are the extra margins tried in turn when a box holds too few configurations not
+    yet scored (1.0 reaches the whole space).
     """
 
     top_count: int = 3
@@ -49,7 +67,8 @@ class FineSettings:
     candidates_per_trial: int = 8
     confidence_weight: float = 1.0
     min_observations_to_screen: int = 5
-    max_redraws: int = 20
+    max_redraws: int = MAX_REDRAWS
+    widenings: tuple[float, ...] = (0.1, 0.3, 1.0)
 
 
 def allocate_fine_trials(
@@ -78,6 +97,11 @@ def allocate_fine_trials(
     for family in by_remainder[: n_trials - sum(shares.values())]:
         shares[family] += 1
     return {family: shares.get(family, 0) for family in family_best}
+
+
+def whole_space(space: Space) -> Box:
+    """The box of the whole unit cube."""
+    return np.zeros(len(space)), np.ones(len(space))
 
 
 def search_box(
@@ -136,26 +160,34 @@ def choose_categories(
     return chosen
 
 
-def config_key(params: dict[str, Any]) -> str:
-    """A hashable identity of a configuration, to avoid proposing the same one twice."""
-    return repr(sorted(params.items()))
+@dataclass(frozen=True)
+class FamilyState:
+    """One family as a fine round sees it.
+
+    `seen` holds the keys of every configuration already scored or proposed in this round; it
+    grows as the round proposes, so no configuration is proposed twice.
+    """
+
+    space: Space
+    observations: list[Observation]
+    model: Surrogate | None
+    seen: set[str]
 
 
 def draw_candidates(
-    space: Space,
-    lower: np.ndarray,
-    upper: np.ndarray,
+    family: FamilyState,
+    box: Box,
     favoured: list[dict[str, Any]],
     n_candidates: int,
-    seen: set[str],
     settings: FineSettings,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """Configurations inside the box [lower, upper], new unless redrawing keeps hitting old ones.
+    """Up to `n_candidates` new configurations inside the box, none in `family.seen`.
 
     Integer and categorical parameters make repeats likely in a small box; a repeat is redrawn
-    uniformly in the box a few times, then accepted so the budget is still spent exactly.
+    uniformly in the box a few times, then dropped: fewer candidates means the box is full.
     """
+    space, (lower, upper) = family.space, box
     numeric = [i for i, spec in enumerate(space.values()) if spec.type != "categorical"]
     categories = choose_categories(space, favoured, n_candidates, rng)
     sobol = sample_unit_points(n_candidates, len(numeric), rng)
@@ -169,11 +201,47 @@ def draw_candidates(
             params = decode_point(space, point)
             params.update({name: values[row] for name, values in categories.items()})
             key = config_key(params)
-            if key not in seen and key not in drawn:
+            if key not in family.seen and key not in drawn:
+                drawn.add(key)
+                candidates.append(params)
                 break
-        drawn.add(key)
-        candidates.append(params)
     return candidates
+
+
+def gather_candidates(
+    family: FamilyState,
+    box: Box,
+    favoured: list[dict[str, Any]],
+    n_wanted: int,
+    settings: FineSettings,
+    rng: np.random.Generator,
+) -> tuple[list[dict[str, Any]], Box]:
+    """New candidates for `n_wanted` trials, and the box they came from.
+
+    `candidates_per_trial` are drawn per trial. When the box holds fewer than `n_wanted` new
+    configurations (an integer box late in the search), it is widened step by step up to the
+    whole space, and in a small space that is nearly used up the configurations left are
+    listed. Fewer than `n_wanted` come back only when the family's space has no more.
+    """
+    if n_wanted <= 0 or is_exhausted(family.space, family.seen):
+        return [], box
+    n_candidates = n_wanted * settings.candidates_per_trial
+    candidates = draw_candidates(family, box, favoured, n_candidates, settings, rng)
+    (lower, upper), whole = box, whole_space(family.space)
+    for extra in settings.widenings:
+        if len(candidates) >= n_wanted or np.array_equal(np.stack(box), np.stack(whole)):
+            break
+        box = (np.clip(lower - extra, 0.0, 1.0), np.clip(upper + extra, 0.0, 1.0))
+        keys = {config_key(params) for params in candidates}
+        wider = draw_candidates(family, box, favoured, n_candidates, settings, rng)
+        candidates += [params for params in wider if config_key(params) not in keys]
+    if len(candidates) < n_wanted:
+        left = unseen_configs(family.space, family.seen | {config_key(p) for p in candidates})
+        if left:
+            picks = rng.choice(len(left), size=min(n_candidates, len(left)), replace=False)
+            candidates += [left[i] for i in sorted(picks)]
+            box = whole
+    return candidates, box
 
 
 def fit_family_surrogate(
@@ -188,44 +256,62 @@ def fit_family_surrogate(
 
 
 def screen_candidates(
-    space: Space,
-    model: Surrogate | None,
+    family: FamilyState,
     candidates: list[dict[str, Any]],
     n_chosen: int,
     box_diagonal: float,
     settings: FineSettings,
 ) -> list[dict[str, Any]]:
-    """The `n_chosen` candidates the surrogate ranks highest, a tenth of the box apart."""
-    encoded = np.array([encode_params(space, params) for params in candidates])
+    """The `n_chosen` candidates the surrogate ranks highest, a tenth of the box apart.
+
+    Every candidate is new (none scored or proposed yet), so a configuration already scored
+    cannot be chosen: the next-best candidate takes the place it would have had.
+    """
+    if not candidates:
+        return []
+    encoded = np.array([encode_params(family.space, params) for params in candidates])
     chosen = rank_candidates(
-        model, encoded, n_chosen, settings.confidence_weight, 0.1 * box_diagonal
+        family.model, encoded, n_chosen, settings.confidence_weight, 0.1 * box_diagonal
     )
     return [candidates[i] for i in chosen]
 
 
-def propose_family_points(
-    space: Space,
-    observations: list[Observation],
-    model: Surrogate | None,
+def propose_in_box(
+    family: FamilyState,
+    box: Box,
+    favoured: list[dict[str, Any]],
     n_points: int,
-    progress: float,
-    seen: set[str],
     settings: FineSettings,
     rng: np.random.Generator,
 ) -> list[dict[str, Any]]:
-    """`n_points` configurations of one family from the box around its best results."""
-    scored = [(params, score) for _, params, score in observations if math.isfinite(score)]
-    if n_points <= 0 or not scored:
-        return []
-    lower, upper = fine_box(space, observations, progress, settings)
-    favoured = [params for params, _ in sorted(scored, key=lambda ps: -ps[1])[: settings.top_count]]
-    n_candidates = n_points * settings.candidates_per_trial
-    candidates = draw_candidates(space, lower, upper, favoured, n_candidates, seen, settings, rng)
-    chosen = screen_candidates(
-        space, model, candidates, n_points, float(np.linalg.norm(upper - lower)), settings
-    )
-    seen.update(config_key(params) for params in chosen)
+    """`n_points` new configurations of one family from the box, fewer if its space runs out."""
+    candidates, box = gather_candidates(family, box, favoured, n_points, settings, rng)
+    diagonal = float(np.linalg.norm(box[1] - box[0]))
+    chosen = screen_candidates(family, candidates, n_points, diagonal, settings)
+    family.seen.update(config_key(params) for params in chosen)
     return chosen
+
+
+def propose_family_points(
+    family: FamilyState,
+    n_points: int,
+    progress: float,
+    settings: FineSettings,
+    rng: np.random.Generator,
+) -> list[dict[str, Any]]:
+    """`n_points` configurations of one family from the box around its best results.
+
+    A family with no success yet has no best to refine around: it draws over its whole space.
+    """
+    if n_points <= 0:
+        return []
+    scored = [(params, score) for _, params, score in family.observations if math.isfinite(score)]
+    if not scored:
+        return propose_in_box(family, whole_space(family.space), [], n_points, settings, rng)
+    box = fine_box(family.space, family.observations, progress, settings)
+    top = sorted(scored, key=lambda ps: -ps[1])[: settings.top_count]
+    favoured = [params for params, _ in top]
+    return propose_in_box(family, box, favoured, n_points, settings, rng)
 
 
 def choose_exploration_families(
@@ -249,20 +335,14 @@ def choose_exploration_families(
 
 
 def propose_exploration(
-    space: Space,
-    model: Surrogate | None,
-    seen: set[str],
-    settings: FineSettings,
-    rng: np.random.Generator,
-) -> dict[str, Any]:
-    """One configuration from the whole space, the best of a few candidates by the surrogate."""
-    whole = (np.zeros(len(space)), np.ones(len(space)))
-    candidates = draw_candidates(
-        space, *whole, [], settings.candidates_per_trial, seen, settings, rng
-    )
-    (params,) = screen_candidates(space, model, candidates, 1, math.sqrt(len(space)), settings)
-    seen.add(config_key(params))
-    return params
+    family: FamilyState, settings: FineSettings, rng: np.random.Generator
+) -> dict[str, Any] | None:
+    """One configuration from the whole space, the best of a few candidates by the surrogate.
+
+    None if the family's space has no configuration left that has not been scored.
+    """
+    chosen = propose_in_box(family, whole_space(family.space), [], 1, settings, rng)
+    return chosen[0] if chosen else None
 
 
 def count_exploration_trials(n_trials: int, round_number: int, share: float) -> int:
@@ -279,55 +359,81 @@ def count_exploration_trials(n_trials: int, round_number: int, share: float) -> 
     return min(n_trials, due_by_end - due_before)
 
 
+@dataclass(frozen=True)
+class FineRound:
+    """Fine round `number` (1-based) of `n_rounds`, which evaluates `n_trials` trials."""
+
+    number: int
+    n_rounds: int
+    n_trials: int
+
+    @property
+    def progress(self) -> float:
+        """Where the round sits in the fine stage, from 0 (first) to 1 (last)."""
+        return fine_progress(self.number, self.n_rounds)
+
+
 def propose_fine_round(
     spaces: dict[str, Space],
     history: list[Observation],
-    n_trials: int,
-    round_number: int,
-    n_rounds: int,
+    fine_round: FineRound,
     rng: np.random.Generator,
     settings: FineSettings = FineSettings(),
 ) -> list[Proposal]:
-    """The (family, params) proposals of fine round `round_number` (1-based) of `n_rounds`."""
-    progress = fine_progress(round_number, n_rounds)
+    """The (family, params) proposals of one fine round, none of them already in `history`.
+
+    Fewer than `fine_round.n_trials` come back only when every family's space is used up.
+    Trials a used-up family cannot take go to the others, best family first.
+    """
+    n_trials = fine_round.n_trials
     family_best = {
         family: max(
             (s for f, _, s in history if f == family and math.isfinite(s)), default=math.nan
         )
         for family in spaces
     }
-    n_explore = count_exploration_trials(n_trials, round_number, settings.exploration_share)
+    n_explore = count_exploration_trials(n_trials, fine_round.number, settings.exploration_share)
     if all(math.isnan(best) for best in family_best.values()):
         n_explore = n_trials  # nothing worked yet: there is no best to refine around
     shares = allocate_fine_trials(
         family_best, [s for _, _, s in history], n_trials - n_explore, settings.family_sharpness
     )
     explored = choose_exploration_families(spaces, history, n_explore)
-    seen = {family: {config_key(p) for f, p, _ in history if f == family} for family in spaces}
-    by_family = {family: [o for o in history if o[0] == family] for family in spaces}
-    models = {
-        family: fit_family_surrogate(spaces[family], by_family[family], settings)
-        for family in spaces
-        if shares[family] > 0 or family in explored
-    }
+    states: dict[str, FamilyState] = {}
+
+    def state_of(family: str) -> FamilyState:
+        """The family's state, its surrogate fitted on first use only."""
+        if family not in states:
+            observations = [o for o in history if o[0] == family]
+            states[family] = FamilyState(
+                spaces[family],
+                observations,
+                fit_family_surrogate(spaces[family], observations, settings),
+                {config_key(params) for _, params, _ in observations},
+            )
+        return states[family]
+
     proposals: list[Proposal] = []
     for family, n_points in shares.items():
+        if n_points > 0:
+            points = propose_family_points(
+                state_of(family), n_points, fine_round.progress, settings, rng
+            )
+            proposals.extend((family, params) for params in points)
+    for family in explored:
+        params = propose_exploration(state_of(family), settings, rng)
+        if params is not None:
+            proposals.append((family, params))
+    # a family whose space ran out leaves trials over: the best family with room takes them
+    by_best = sorted(
+        spaces, key=lambda f: math.inf if math.isnan(family_best[f]) else -family_best[f]
+    )
+    for family in by_best:
+        shortfall = n_trials - len(proposals)
+        if shortfall <= 0:
+            break
         points = propose_family_points(
-            spaces[family],
-            by_family[family],
-            models.get(family),
-            n_points,
-            progress,
-            seen[family],
-            settings,
-            rng,
+            state_of(family), shortfall, fine_round.progress, settings, rng
         )
         proposals.extend((family, params) for params in points)
-    for family in explored:
-        proposals.append(
-            (
-                family,
-                propose_exploration(spaces[family], models[family], seen[family], settings, rng),
-            )
-        )
     return proposals

@@ -3,6 +3,11 @@
 Working in the unit cube (log-transformed where a range is log-scale) lets the coarse, fine,
 random and grid strategies share one sampler and one decoder, so a value outside its bounds
 can only come from one function, which is the one the tests hammer.
+
+A configuration is identified by its decoded values (`config_key`), as the evaluator receives
+them: two unit-cube points that round to the same integers are one configuration. No strategy
+scores a configuration twice; `new_config` redraws a repeat and, in a small discrete space,
+picks among the configurations left, so an exhausted space is known rather than guessed.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from mleng.errors import SearchError
 Space = dict[str, ParamSpec]
 
 SIGNIFICANT_DIGITS = 6
+MAX_REDRAWS = 20
+ENUMERATION_LIMIT = 100_000
+"""Spaces with at most this many configurations are listed when random redraws find no new one."""
 
 
 def validate_spaces(spaces: dict[str, Any]) -> dict[str, Space]:
@@ -31,13 +39,13 @@ def validate_spaces(spaces: dict[str, Any]) -> dict[str, Space]:
     that, and an integer range with no integer inside only shows up here.
     """
     if not spaces:
-        raise SearchError("the search has no model families; give at least one family with a space")
+        raise SearchError("the search has no model families; add at least one family with a space")
     checked: dict[str, Space] = {}
     for family, space in spaces.items():
         if not space:
             raise SearchError(
-                f"model family '{family}' has an empty search space; give it at least one parameter "
-                "or drop the family"
+                f"model family '{family}' has an empty search space; give it at least one "
+                "parameter or drop the family"
             )
         checked[family] = {
             name: _validate_param(family, name, spec) for name, spec in space.items()
@@ -129,14 +137,82 @@ def sample_unit_points(n_points: int, n_dims: int, rng: np.random.Generator) -> 
 
 
 def count_distinct_values(spec: ParamSpec) -> float:
-    """How many different values the parameter can take (infinite for floats with a range)."""
+    """How many different values the parameter can take (infinite for floats with a range).
+
+    Repeated choices count once: they reach the evaluator as the same value.
+    """
     if spec.type == "categorical":
         assert spec.choices
-        return len(spec.choices)
+        return len({repr(choice) for choice in spec.choices})
     assert spec.low is not None and spec.high is not None
     if spec.type == "int":
         return math.floor(spec.high) - math.ceil(spec.low) + 1
     return 1 if spec.low == spec.high else math.inf
+
+
+def count_configs(space: Space) -> float:
+    """How many different configurations the space holds (infinite with a float range)."""
+    return math.prod(count_distinct_values(spec) for spec in space.values())
+
+
+def config_key(params: dict[str, Any]) -> str:
+    """A hashable identity of a configuration: equal when the evaluator gets equal values."""
+    return repr(sorted(params.items()))
+
+
+def distinct_values(spec: ParamSpec) -> list[Any]:
+    """Every value a parameter of a finite range can take, in order (one per repeated choice)."""
+    if spec.type == "categorical":
+        assert spec.choices
+        return list({repr(choice): choice for choice in spec.choices}.values())
+    assert spec.low is not None and spec.high is not None
+    if spec.type == "int":
+        return list(range(math.ceil(spec.low), math.floor(spec.high) + 1))
+    assert spec.low == spec.high, "a float range has no finite list of values"
+    return [decode_value(spec, 0.5)]
+
+
+def unseen_configs(space: Space, seen: set[str]) -> list[dict[str, Any]]:
+    """Every configuration not in `seen`, in grid order; [] if there are too many to list.
+
+    Only spaces of at most `ENUMERATION_LIMIT` configurations are listed: in a larger one, a
+    random redraw finds a new configuration long before the space runs out.
+    """
+    if count_configs(space) > ENUMERATION_LIMIT:
+        return []
+    names = list(space)
+    configs = (
+        dict(zip(names, values, strict=True))
+        for values in product(*(distinct_values(spec) for spec in space.values()))
+    )
+    return [params for params in configs if config_key(params) not in seen]
+
+
+def is_exhausted(space: Space, seen: set[str]) -> bool:
+    """Whether every configuration of the space is in `seen` (keys of this space only)."""
+    return len(seen) >= count_configs(space)
+
+
+def new_config(
+    space: Space, point: np.ndarray, seen: set[str], rng: np.random.Generator
+) -> dict[str, Any] | None:
+    """The configuration at `point`, or, if it is in `seen`, a new one; None if none is left.
+
+    A repeat is redrawn uniformly over the space up to `MAX_REDRAWS` times, then chosen at
+    random among the configurations left (small spaces). No randomness is used unless the
+    point repeats, so a space where repeats cannot happen draws exactly what it always did.
+    """
+    if is_exhausted(space, seen):
+        return None
+    params = decode_point(space, point)
+    for _ in range(MAX_REDRAWS):
+        if config_key(params) not in seen:
+            return params
+        params = decode_point(space, rng.random(len(space)))
+    if config_key(params) not in seen:
+        return params
+    left = unseen_configs(space, seen)
+    return left[int(rng.integers(len(left)))] if left else None
 
 
 def grid_levels(spec: ParamSpec, n_levels: int) -> list[Any]:
@@ -156,11 +232,12 @@ def grid_levels(spec: ParamSpec, n_levels: int) -> list[Any]:
 def build_family_grid(
     space: Space, n_configs: int, rng: np.random.Generator
 ) -> list[dict[str, Any]]:
-    """Exactly `n_configs` configurations from the coarsest full grid with at least that many points.
+    """`n_configs` different configurations from the coarsest full grid with that many points.
 
     A full grid rarely has exactly the budget's size, so it is subsampled at random (seeded)
-    rather than truncated, which would freeze the last parameters at their first levels. If the
-    space holds fewer distinct configurations than asked, the grid is repeated.
+    rather than truncated, which would freeze the last parameters at their first levels. No
+    configuration repeats: a space with fewer configurations than asked gives all it has, and a
+    grid that stops growing first (log-spaced integers) is topped up with random new ones.
     """
     if n_configs <= 0:
         return []
@@ -181,4 +258,11 @@ def build_family_grid(
     if len(grid) >= n_configs:
         chosen = np.sort(rng.choice(len(grid), size=n_configs, replace=False))
         return [grid[i] for i in chosen]
-    return [grid[i % len(grid)] for i in range(n_configs)]
+    seen = {config_key(params) for params in grid}
+    while len(grid) < n_configs:
+        params = new_config(space, rng.random(len(space)), seen, rng)
+        if params is None:
+            break
+        seen.add(config_key(params))
+        grid.append(params)
+    return grid

@@ -1,16 +1,20 @@
-"""MLflow model registry adapter: log the fitted pipeline, register it, move aliases, read the champion.
+"""MLflow registry adapter: log a model with its contract, register it, move aliases, read them.
 
 Aliases (`champion`, `challenger`) replace the deprecated stages. A version is only created once
-every check before it has passed, so a failed run never leaves a partial model behind.
+every check before it has passed, so a failed run never leaves a partial model behind. Reads
+fail closed: "no champion" is returned only when MLflow says so, never because the store did not
+answer (`RegistryError`).
 """
 
 from __future__ import annotations
 
-import warnings
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import cloudpickle
 import mlflow
@@ -19,13 +23,35 @@ import pandas as pd
 import sklearn
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.types.schema import AnyType, ColSpec, Schema
-from sklearn.pipeline import Pipeline
+from mlflow.models import Model
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
+
+from mleng.errors import RegistryError
+from mleng.tracking import contract
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# The `mleng` package folder (not `mleng/tracking`): custom transformers and the contract's loader.
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+RESOURCE_DOES_NOT_EXIST_CODE = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
+INVALID_PARAMETER_VALUE_CODE = ErrorCode.Name(INVALID_PARAMETER_VALUE)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How registry reads retry an error that is not an answer: `attempts` in all, sleeping
+    `backoff_seconds`, then twice that, and so on, between them."""
+
+    attempts: int = 3
+    backoff_seconds: float = 0.5
+
+
+DEFAULT_RETRY = RetryPolicy()
 
 
 @dataclass(frozen=True)
@@ -50,57 +76,69 @@ def pinned_requirements() -> list[str]:
     ]
 
 
-def build_signature(
-    example: pd.DataFrame, predictions: Any, numeric_columns: list[str]
-) -> ModelSignature:
-    """A signature over the raw input columns, numeric columns typed `Any`.
-
-    MLflow has no nullable integer: a column typed long rejects a row with a missing value, and
-    one typed double rejects int64 input (it refuses the conversion as lossy). Raw CSV rows carry
-    both, so numeric columns accept any value and the pipeline's first step coerces them exactly
-    as in training; categorical columns keep their inferred string type.
-    """
-    with warnings.catch_warnings():  # its hint about integer columns is what the Any type resolves
-        warnings.simplefilter("ignore", UserWarning)
-        signature = infer_signature(example, predictions)
-    numeric = set(numeric_columns)
-    inputs = [
-        ColSpec(AnyType(), spec.name, required=spec.required) if spec.name in numeric else spec
-        for spec in signature.inputs.inputs
-    ]
-    return ModelSignature(inputs=Schema(inputs), outputs=signature.outputs)
-
-
-def log_pipeline(
-    run_id: str, pipeline: Pipeline, input_example: pd.DataFrame, numeric_columns: list[str]
+def log_model_contract(
+    run_id: str,
+    model: Any,
+    train_features: pd.DataFrame,
+    numeric_columns: list[str],
+    categorical_columns: list[str],
 ) -> str:
-    """Log the fitted pipeline under a run with a signature over the raw input columns; return its URI.
+    """Log the fitted estimator under `run_id` with its serving contract; return the model URI.
 
-    cloudpickle, not skops: skops refuses common fitted pipelines (numpy dtypes, tree predictors).
-    The `mleng` package travels with the model (`code_paths`) so custom transformers load anywhere.
+    One `model.pkl` (cloudpickle, not skops: skops refuses common fitted pipelines) serves two
+    flavours: `sklearn` for native use and `python_function` for the contract described in
+    `mleng.tracking.contract` (labels and `probability_<class>` columns, a signature typed from
+    the training column roles). The `mleng` package travels with the model (`code_paths`) so
+    custom transformers and the contract's loader import anywhere. Requirements are pinned:
+    inferring them costs seconds per model.
     """
-    example = input_example.head(5)
-    signature = build_signature(example, pipeline.predict(example), numeric_columns)
+    spec = contract.ContractSpec.from_training(train_features, numeric_columns, categorical_columns)
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.sklearn.log_model(
-            pipeline,
+        info = Model.log(
+            artifact_path=None,
             name="model",
-            signature=signature,
-            input_example=example,
+            flavor=contract,
+            sk_model=model,
+            spec=spec,
+            signature=contract.build_signature(
+                model, train_features, numeric_columns, categorical_columns
+            ),
+            input_example=contract.example_rows(
+                train_features, numeric_columns, categorical_columns
+            ),
             pip_requirements=pinned_requirements(),
-            serialization_format="cloudpickle",
             code_paths=[str(_PACKAGE_DIR)],
+            serialization_format="cloudpickle",
         )
     return info.model_uri
 
 
 def register_version(
-    client: MlflowClient, model_uri: str, name: str, run_id: str, tags: dict[str, str]
+    client: MlflowClient,
+    model_uri: str,
+    name: str,
+    run_id: str,
+    tags: dict[str, str],
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
 ) -> str:
-    """Create a new version of `name` from a logged model; return the version number."""
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
+    """Create a new version of `name` from a logged model; return the version number.
+
+    The registered model is created only when MLflow says it does not exist
+    (RESOURCE_DOES_NOT_EXIST); any other error reading it is retried, then raised as
+    `RegistryError`, rather than taken for "absent".
+    """
+
+    def exists() -> bool:
+        try:
+            client.get_registered_model(name)
+        except MlflowException as error:
+            if error.error_code == RESOURCE_DOES_NOT_EXIST_CODE:
+                return False
+            raise
+        return True
+
+    if not _retrying(exists, client, name, None, retry):
         client.create_registered_model(
             name,
             description="Registered by mleng; see the version tags for each promotion decision.",
@@ -109,16 +147,43 @@ def register_version(
     return str(version.version)
 
 
-def find_alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    """The version holding `alias`, or None when the model or the alias does not exist yet."""
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+def find_alias_version(
+    client: MlflowClient,
+    name: str,
+    alias: str,
+    *,
+    retry: RetryPolicy = DEFAULT_RETRY,
+) -> str | None:
+    """The version holding `alias`, or None only when MLflow says the model or alias does not exist.
+
+    MLflow 3.17 (sqlite and REST alike) answers RESOURCE_DOES_NOT_EXIST for an unknown model and
+    INVALID_PARAMETER_VALUE ("Registered model alias ... not found.") for an unknown alias; the
+    latter code also covers malformed requests, so the alias's absence is confirmed on the
+    registered model. Any other error (store unreachable, unreadable, locked) is retried with a
+    short backoff, then raised as `RegistryError`: a champion must never vanish because the
+    registry did not answer.
+    """
+
+    def lookup() -> str | None:
+        try:
+            return str(client.get_model_version_by_alias(name, alias).version)
+        except MlflowException as error:
+            if error.error_code == RESOURCE_DOES_NOT_EXIST_CODE:
+                return None
+            if error.error_code == INVALID_PARAMETER_VALUE_CODE and _alias_absent(
+                client, name, alias
+            ):
+                return None
+            raise
+
+    return _retrying(lookup, client, name, alias, retry)
 
 
 def load_alias_model(name: str, alias: str) -> Any:
-    """The scikit-learn pipeline behind `models:/name@alias` (probabilities need the native flavour)."""
+    """The fitted scikit-learn estimator behind `models:/name@alias`, from its `sklearn` flavour.
+
+    Native, so callers get `predict_proba` and `classes_`; the pyfunc contract is for serving.
+    """
     return mlflow.sklearn.load_model(f"models:/{name}@{alias}")
 
 
@@ -131,3 +196,65 @@ def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, A
     """Record facts (decision, reason, metrics) on a model version."""
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, str(value)[:5000])
+
+
+def _alias_absent(client: MlflowClient, name: str, alias: str) -> bool:
+    try:
+        return alias not in client.get_registered_model(name).aliases
+    except MlflowException as error:
+        if error.error_code == RESOURCE_DOES_NOT_EXIST_CODE:
+            return True
+        raise
+
+
+def _retrying(
+    call: Callable[[], T],
+    client: MlflowClient,
+    name: str,
+    alias: str | None,
+    retry: RetryPolicy,
+) -> T:
+    """`call()`, retried as `retry` says, then a `RegistryError` naming what and where."""
+    attempts = max(1, retry.attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            return call()
+        except Exception as error:  # noqa: BLE001 - every failure is either retried or raised
+            last = error
+            if attempt < attempts:
+                time.sleep(retry.backoff_seconds * 2 ** (attempt - 1))
+    target = f"model {name!r}" + (f", alias {alias!r}" if alias is not None else "")
+    detail = f"{type(last).__name__}: {str(last)[:500]}"
+    for secret in _passwords(client):
+        detail = detail.replace(secret, "***")
+    raise RegistryError(
+        f"the model registry could not be read for {target} at {_describe_store(client)} after "
+        f"{attempts} attempts: {detail}. Check that the tracking server or database is reachable "
+        "and readable (MLFLOW_TRACKING_URI), then run again; nothing was changed in the registry."
+    ) from last
+
+
+def _store_uris(client: MlflowClient) -> tuple[str, str]:
+    tracking = str(client.tracking_uri)
+    return tracking, str(getattr(client, "_registry_uri", None) or tracking)
+
+
+def _describe_store(client: MlflowClient) -> str:
+    """`tracking URI ...`, plus the registry URI when it differs, passwords masked."""
+    tracking, registry = (_redact(uri) for uri in _store_uris(client))
+    if registry == tracking:
+        return f"tracking URI {tracking}"
+    return f"tracking URI {tracking} (registry URI {registry})"
+
+
+def _passwords(client: MlflowClient) -> set[str]:
+    return {p for uri in _store_uris(client) if (p := urlsplit(uri).password)}
+
+
+def _redact(uri: str) -> str:
+    """The URI without a password (`https://user:secret@host` -> `https://user:***@host`)."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -17,7 +17,8 @@ from sklearn.pipeline import Pipeline
 
 from mleng.assessment.shift import select_validation_rows
 from mleng.card import DatasetCard
-from mleng.data.loading import FeatureColumns, window_gap
+from mleng.data.loading import FeatureColumns
+from mleng.data.split import window_gap
 from mleng.errors import DataError
 from mleng.features.augmentation import augment_training_rows
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
@@ -96,8 +97,26 @@ def make_augmenter(card: DatasetCard, columns: FeatureColumns, seed: int) -> Aug
 
 
 @dataclass(frozen=True)
+class FoldSetup:
+    """How a configuration is cross-validated: the card's folds for the run's seed, the training
+    rows' augmentation, and an optional adversarial holdout (a boolean mask over the rows)."""
+
+    card: DatasetCard
+    seed: int
+    augment: Augmenter | None = None
+    holdout: np.ndarray | None = None
+
+    @classmethod
+    def for_run(
+        cls, card: DatasetCard, columns: FeatureColumns, seed: int, holdout: np.ndarray | None
+    ) -> FoldSetup:
+        """The setup every trial, the refit and the threshold share in one run."""
+        return cls(card, seed, make_augmenter(card, columns, seed), holdout)
+
+
+@dataclass(frozen=True)
 class FoldModel:
-    """A clone of the pipeline fitted on one training fold, the rows it held out, and its fit time."""
+    """A pipeline clone fitted on one training fold, the rows it held out, and its fit time."""
 
     model: Pipeline
     valid_index: np.ndarray
@@ -105,43 +124,34 @@ class FoldModel:
 
 
 def fit_fold_models(
-    pipeline: Pipeline,
-    features: pd.DataFrame,
-    target: pd.Series,
-    card: DatasetCard,
-    seed: int,
-    augment: Augmenter | None = None,
-    holdout: np.ndarray | None = None,
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
 ) -> Iterator[FoldModel]:
     """Each fold's model, fitted on its training rows (augmented when asked) and nothing else.
 
     The one place folds are fitted, so scoring trials and tuning the decision threshold can
     never disagree on which rows a model saw.
     """
-    for train_index, valid_index in make_folds(card, seed, holdout).split(features, target):
+    folds = make_folds(setup.card, setup.seed, setup.holdout)
+    for train_index, valid_index in folds.split(features, target):
         fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
-        if augment is not None:
-            fold_x, fold_y = augment(fold_x, fold_y)
+        if setup.augment is not None:
+            fold_x, fold_y = setup.augment(fold_x, fold_y)
         started = time.perf_counter()
-        model = clone(pipeline).fit(fold_x, fold_y, **fit_params_for(pipeline, fold_y, card))
+        fit_params = fit_params_for(pipeline, fold_y, setup.card)
+        model = clone(pipeline).fit(fold_x, fold_y, **fit_params)
         yield FoldModel(model, valid_index, time.perf_counter() - started)
 
 
 def cross_validate_pipeline(
-    pipeline: Pipeline,
-    features: pd.DataFrame,
-    target: pd.Series,
-    card: DatasetCard,
-    seed: int,
-    augment: Augmenter | None = None,
-    holdout: np.ndarray | None = None,
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
 ) -> CrossValidationScore:
     """Fit on each training fold (augmented when asked) and score the untouched validation fold."""
+    card = setup.card
     scorer = check_scoring(
         pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label)
     )
     scores, fit_seconds = [], []
-    for fold in fit_fold_models(pipeline, features, target, card, seed, augment, holdout):
+    for fold in fit_fold_models(pipeline, features, target, setup):
         fit_seconds.append(fold.fit_seconds)
         scores.append(
             scorer(fold.model, features.iloc[fold.valid_index], target.iloc[fold.valid_index])
@@ -159,16 +169,12 @@ def fit_params_for(pipeline: Pipeline, target: pd.Series, card: DatasetCard) -> 
 
 
 def fit_pipeline(
-    pipeline: Pipeline,
-    features: pd.DataFrame,
-    target: pd.Series,
-    card: DatasetCard,
-    augment: Augmenter | None = None,
+    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
 ) -> Pipeline:
     """Fit on all given training rows, augmented when asked."""
-    if augment is not None:
-        features, target = augment(features, target)
-    return pipeline.fit(features, target, **fit_params_for(pipeline, target, card))
+    if setup.augment is not None:
+        features, target = setup.augment(features, target)
+    return pipeline.fit(features, target, **fit_params_for(pipeline, target, setup.card))
 
 
 def measure_latency_ms(pipeline: Pipeline, rows: pd.DataFrame, n_rows: int = 50) -> float:
@@ -193,7 +199,7 @@ def choose_holdout(
     """The adversarial holdout: a mask over `features`, True for the card's share of rows that look
     most like `test_features` (whose labels are never read), checked to keep every class."""
     chosen = select_validation_rows(
-        features[columns.all], test_features[columns.all], columns.numeric, columns.categorical,
+        features[columns.all], test_features[columns.all], columns,
         fraction=card.search.adversarial_fraction, seed=seed,
     )  # fmt: skip
     holdout = features.index.isin(chosen)
@@ -202,7 +208,7 @@ def choose_holdout(
 
 
 def check_holdout_classes(card: DatasetCard, target: pd.Series, holdout: np.ndarray) -> None:
-    """Refuse a holdout that misses a class: no trial could be scored on it (or fitted without it)."""
+    """Refuse a holdout missing a class: no trial could be scored on it (or fitted without it)."""
     if card.task == "regression":
         return
     every = set(target.unique())
@@ -213,7 +219,7 @@ def check_holdout_classes(card: DatasetCard, target: pd.Series, holdout: np.ndar
     for part, classes in missing.items():
         if classes:
             raise DataError(
-                f"adversarial validation left the {part} rows without class(es) {sorted(map(str, classes))} "
-                f"({int(holdout.sum())} of {len(target)} rows held out); raise search.adversarial_fraction "
-                "or use search.validation: cv"
+                f"adversarial validation left the {part} rows without class(es) "
+                f"{sorted(map(str, classes))} ({int(holdout.sum())} of {len(target)} rows "
+                "held out); raise search.adversarial_fraction or use search.validation: cv"
             )

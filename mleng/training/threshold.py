@@ -17,23 +17,112 @@ for robustness and neuron coverage, the step list for the model card).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.model_selection import FixedThresholdClassifier
 
 from mleng.card import DatasetCard
+from mleng.card.imbalance import ThresholdMetric
 from mleng.errors import CardError
-from mleng.training.cv import Augmenter, fit_fold_models
-from mleng.training.imbalance import (
-    ThresholdChoice,
-    freeze_with_threshold,
-    positive_column,
-    tune_threshold,
-)
+from mleng.training.cv import FoldSetup, fit_fold_models
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The decision threshold chosen on validation rows and what it bought there."""
+
+    threshold: float  # predict positive when its probability is at least this
+    metric: str
+    score: float  # the metric on validation rows at `threshold`
+    score_at_half: float  # the metric on validation rows at the default 0.5
+
+
+def score_thresholds(
+    positives: np.ndarray, proba_positive: np.ndarray, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct probability as a threshold ("positive if at least") and the metric there."""
+    order = np.argsort(-proba_positive, kind="stable")
+    ordered, hits = proba_positive[order], positives[order]
+    last_of_run = np.r_[ordered[1:] != ordered[:-1], True]
+    true_positives = np.cumsum(hits)[last_of_run].astype(float)
+    flagged = (np.flatnonzero(last_of_run) + 1).astype(float)
+    n_positive, n_negative = hits.sum(), len(hits) - hits.sum()
+    false_positives = flagged - true_positives
+    if metric == "balanced_accuracy":
+        values = (true_positives / n_positive + 1 - false_positives / n_negative) / 2
+    elif metric == "f1":
+        values = 2 * true_positives / (flagged + n_positive)  # 2TP / (2TP + FP + FN)
+    else:
+        raise ValueError(f"unknown threshold metric '{metric}'; use 'balanced_accuracy' or 'f1'")
+    return ordered[last_of_run], values
+
+
+def tune_threshold(
+    y_true: Any,
+    proba_positive: Any,
+    metric: ThresholdMetric = "balanced_accuracy",
+    positive_label: Any = None,
+) -> ThresholdChoice:
+    """The threshold that maximises `metric` on validation rows; never call it on test rows.
+
+    The cut sits halfway between the best distinct probability and the next lower one, so a new
+    row scored between the two is not decided by which side of a seen value it lands on. Ties go
+    to the highest threshold. Without `positive_label`, the larger label is positive, as in
+    scikit-learn.
+    """
+    truth = np.asarray(y_true)
+    labels = np.unique(truth)
+    if len(labels) != 2:
+        raise ValueError(
+            f"threshold tuning needs both classes in the validation rows, found {list(labels)}"
+        )
+    positive = labels[1] if positive_label is None else positive_label
+    positives = truth == positive
+    if not positives.any():
+        raise ValueError(f"positive_label {positive!r} is not among the labels {list(labels)}")
+    proba = np.asarray(proba_positive, dtype=float)
+    cuts, values = score_thresholds(positives, proba, metric)
+    best = int(np.argmax(values))
+    lower = cuts[best + 1] if best + 1 < len(cuts) else 0.0
+    threshold = float((cuts[best] + lower) / 2)
+    at_half = predict_with_threshold(proba, 0.5)
+    score_at_half = (
+        balanced_accuracy_score(positives, at_half)
+        if metric == "balanced_accuracy"
+        else f1_score(positives, at_half, zero_division=0.0)
+    )
+    return ThresholdChoice(threshold, metric, float(values[best]), float(score_at_half))
+
+
+def predict_with_threshold(proba_positive: Any, threshold: float) -> np.ndarray:
+    """True where the positive class's probability reaches `threshold`."""
+    return np.asarray(proba_positive, dtype=float) >= threshold
+
+
+def freeze_with_threshold(
+    model: BaseEstimator, threshold: float, positive_label: Any, X: Any, y: Any
+) -> FixedThresholdClassifier:
+    """The fitted `model` predicting with its tuned threshold, so the registered artifact decides
+    as it was validated. Nothing is refitted: `X` and `y` only let scikit-learn read the classes.
+    """
+    wrapper = FixedThresholdClassifier(
+        FrozenEstimator(model),
+        threshold=threshold,
+        pos_label=positive_label,
+        response_method="predict_proba",
+    )
+    return wrapper.fit(X, y)
+
+
+def positive_column(model: Any, proba: np.ndarray, positive: Any) -> np.ndarray:
+    """The positive class's probability column of a fitted classifier's predict_proba."""
+    return proba[:, list(np.asarray(model.classes_)).index(positive)]
 
 
 def resolve_positive_label(card: DatasetCard, target: pd.Series) -> Any:
@@ -43,28 +132,22 @@ def resolve_positive_label(card: DatasetCard, target: pd.Series) -> Any:
     return np.sort(pd.unique(target.dropna()))[-1]
 
 
-def predict_out_of_fold(
-    pipeline: BaseEstimator,
-    features: pd.DataFrame,
-    target: pd.Series,
-    card: DatasetCard,
-    seed: int,
-    augment: Augmenter | None = None,
-    holdout: np.ndarray | None = None,
+def predict_positive_out_of_fold(
+    pipeline: BaseEstimator, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The positive class's probability for every row some CV fold held out, and those rows' positions.
+    """The positive class's probability for each row a CV fold held out, and those rows' positions.
 
     Forward-chaining folds never hold out the earliest rows, and an adversarial `holdout` only
     its own rows, so positions can cover fewer rows than `features` has.
     """
-    positive = resolve_positive_label(card, target)
+    positive = resolve_positive_label(setup.card, target)
     positions, probabilities = [], []
-    for fold in fit_fold_models(pipeline, features, target, card, seed, augment, holdout):
+    for fold in fit_fold_models(pipeline, features, target, setup):
         if not hasattr(fold.model, "predict_proba"):
             raise CardError(
-                f"imbalance.threshold_metric needs class probabilities, but {type(fold.model[-1]).__name__} "
-                "has no predict_proba (e.g. an SGD hinge loss); remove imbalance.threshold_metric or "
-                "search only models with probabilities"
+                "imbalance.threshold_metric needs class probabilities, but "
+                f"{type(fold.model[-1]).__name__} has no predict_proba (e.g. an SGD hinge loss); "
+                "remove imbalance.threshold_metric or search only models with probabilities"
             )
         proba = fold.model.predict_proba(features.iloc[fold.valid_index])
         probabilities.append(positive_column(fold.model, proba, positive))
@@ -73,18 +156,13 @@ def predict_out_of_fold(
 
 
 def tune_out_of_fold_threshold(
-    pipeline: BaseEstimator,
-    features: pd.DataFrame,
-    target: pd.Series,
-    card: DatasetCard,
-    seed: int,
-    augment: Augmenter | None = None,
-    holdout: np.ndarray | None = None,
+    pipeline: BaseEstimator, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
 ) -> ThresholdChoice | None:
     """The tuned threshold for a binary card that asks for one, else None (the 0.5 rule stays)."""
+    card = setup.card
     if card.task != "binary" or card.imbalance.threshold_metric is None:
         return None
-    positions, proba = predict_out_of_fold(pipeline, features, target, card, seed, augment, holdout)
+    positions, proba = predict_positive_out_of_fold(pipeline, features, target, setup)
     truth = target.iloc[positions].to_numpy()
     return tune_threshold(
         truth, proba, card.imbalance.threshold_metric, resolve_positive_label(card, target)
@@ -118,7 +196,7 @@ def read_threshold(model: BaseEstimator) -> float | None:
 
 
 def describe_decision_rule(card: DatasetCard, model: BaseEstimator) -> str:
-    """How a classifier turns probabilities into labels, for the run summary; empty for regression."""
+    """How a classifier maps probabilities to labels, for the run summary; empty for regression."""
     if card.task == "regression":
         return ""
     threshold = read_threshold(model)

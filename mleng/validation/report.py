@@ -7,14 +7,15 @@ importing Great Expectations (3-5 s).
 from __future__ import annotations
 
 import html
-import math
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mleng.errors import ValidationFailed
+from mleng.reports.formatting import render_table, to_jsonable
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class ValidationReport:
         return [outcome for outcome in self.outcomes if not outcome.success]
 
     def to_dict(self) -> dict:
-        """Strict-JSON form (non-finite numbers become strings) for artifacts and machines."""
+        """Strict-JSON form (non-finite numbers become null) for artifacts and machines; the
+        observed bad values keep their text ("inf") from `validate_frame`."""
         return to_jsonable(
             {
                 "suite_name": self.suite_name,
@@ -60,36 +62,34 @@ class ValidationReport:
         )
 
 
-def raise_for_failures(report: ValidationReport) -> None:
-    """Stop the caller (e.g. training) when the data broke its suite, naming what broke."""
+def raise_for_failures(report: ValidationReport, suite_path: Path | str | None = None) -> None:
+    """Stop the caller (e.g. training) when the data broke its suite, naming the file, each
+    failed expectation with its column and bad-row count, and the fix."""
     if report.success:
         return
-    lines = [
-        f"{report.source or 'Data'} failed {len(report.failures)} expectation(s) of suite '{report.suite_name}':"
-    ]
-    lines += [
-        f"  - {o.expectation} [{o.column or 'table'}]: {_describe(o)}" for o in report.failures[:20]
-    ]
+    failures = report.failures
+    suite = suite_path or f"'{report.suite_name}'"
+    header = (
+        f"Data file {report.source or 'data'} ({report.n_rows} rows) failed {len(failures)} of "
+        f"{len(report.outcomes)} expectations in suite {suite}:"
+    )
+    lines = [header]
+    for outcome in failures[:20]:
+        bad_rows = "n/a" if outcome.unexpected_count is None else outcome.unexpected_count
+        lines.append(
+            f"  - {outcome.expectation} on column '{outcome.column or 'table'}': {bad_rows} bad "
+            f"rows ({_describe(outcome)})"
+        )
+    lines.append(
+        "Fix the data, or if the change is intended, regenerate the suite with `mleng "
+        "expectations init` and review the diff. Nothing was trained or registered."
+    )
     raise ValidationFailed("\n".join(lines))
 
 
 def to_python(value: Any) -> Any:
     """A numpy scalar as its Python value, so suites and reports serialise with the json module."""
     return value.item() if isinstance(value, np.generic) else value
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain Python and strict JSON: numpy scalars unwrapped, inf and NaN spelled as strings."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [to_jsonable(v) for v in value]
-    value = to_python(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 def _describe(outcome: ExpectationOutcome, limit: int = 160) -> str:
@@ -111,60 +111,61 @@ def _describe(outcome: ExpectationOutcome, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_report_markdown(report: ValidationReport, max_rows: int = 50) -> str:
+def render_validation_markdown(report: ValidationReport, max_rows: int = 50) -> str:
     """Failures first (what, where, how many rows, details), then a count of passes per kind."""
     verdict = "PASSED" if report.success else "FAILED"
+    source = f" on `{report.source}`" if report.source else ""
     lines = [
-        f"# Data validation: suite `{report.suite_name}`"
-        + (f" on `{report.source}`" if report.source else ""),
+        f"# Data validation: suite `{report.suite_name}`{source}",
         "",
-        f"**{verdict}**: {len(report.failures)} of {len(report.outcomes)} expectations failed on {report.n_rows:,} rows.",
+        (
+            f"**{verdict}**: {len(report.failures)} of {len(report.outcomes)} expectations "
+            f"failed on {report.n_rows:,} rows."
+        ),
         "",
     ]
     if report.failures:
+        rows = [
+            (
+                outcome.expectation,
+                outcome.column or "(table)",
+                "" if outcome.unexpected_count is None else f"{outcome.unexpected_count:,}",
+                "" if outcome.unexpected_percent is None else f"{outcome.unexpected_percent:.2f}",
+                _describe(outcome),
+            )
+            for outcome in report.failures[:max_rows]
+        ]
+        header = ["expectation", "column", "bad rows", "% bad", "details"]
         lines += [
             "## Failed expectations",
             "",
-            "| expectation | column | bad rows | % bad | details |",
-            "|---|---|---:|---:|---|",
+            render_table(header, rows, right_aligned={"bad rows", "% bad"}),
         ]
-        for outcome in report.failures[:max_rows]:
-            count = "" if outcome.unexpected_count is None else f"{outcome.unexpected_count:,}"
-            percent = (
-                "" if outcome.unexpected_percent is None else f"{outcome.unexpected_percent:.2f}"
-            )
-            cells = [
-                outcome.expectation,
-                outcome.column or "(table)",
-                count,
-                percent,
-                _describe(outcome),
-            ]
-            lines.append("| " + " | ".join(_markdown_cell(cell) for cell in cells) + " |")
         if len(report.failures) > max_rows:
             lines.append(
                 f"\n{len(report.failures) - max_rows} more failures are in the JSON report."
             )
         lines.append("")
     passed = Counter(outcome.expectation for outcome in report.outcomes if outcome.success)
-    lines += ["## Passed expectations", "", "| expectation | passed |", "|---|---:|"]
-    lines += [f"| {name} | {count} |" for name, count in sorted(passed.items())]
+    lines += [
+        "## Passed expectations",
+        "",
+        render_table(["expectation", "passed"], sorted(passed.items()), right_aligned={"passed"}),
+    ]
     return "\n".join(lines) + "\n"
-
-
-def _markdown_cell(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
 _HTML_STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
+table{border-collapse:collapse;margin:1rem 0}
+td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left}
 th{background:#f3f3f3}.fail{color:#b00020}.pass{color:#1b7f3b}td.num{text-align:right}
 """
 
 
-def render_report_html(report: ValidationReport, max_rows: int = 200) -> str:
-    """A self-contained page (inline CSS, no scripts or remote assets) to attach to an MLflow run."""
+def render_validation_html(report: ValidationReport, max_rows: int = 200) -> str:
+    """A self-contained page (inline CSS, no scripts or remote assets) to attach to an MLflow
+    run."""
     esc = html.escape
     verdict = (
         '<span class="pass">PASSED</span>' if report.success else '<span class="fail">FAILED</span>'
@@ -175,7 +176,8 @@ def render_report_html(report: ValidationReport, max_rows: int = 200) -> str:
         percent = "" if outcome.unexpected_percent is None else f"{outcome.unexpected_percent:.2f}"
         rows.append(
             f"<tr><td>{esc(outcome.expectation)}</td><td>{esc(outcome.column or '(table)')}</td>"
-            f'<td class="num">{count}</td><td class="num">{percent}</td><td>{esc(_describe(outcome))}</td></tr>'
+            f'<td class="num">{count}</td><td class="num">{percent}</td>'
+            f"<td>{esc(_describe(outcome))}</td></tr>"
         )
     passed = Counter(outcome.expectation for outcome in report.outcomes if outcome.success)
     passed_rows = "".join(
@@ -189,8 +191,9 @@ def render_report_html(report: ValidationReport, max_rows: int = 200) -> str:
         f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{esc(title)}</title>'
         f"<style>{_HTML_STYLE}</style></head><body><h1>{esc(title)}</h1>"
         f"<p>{verdict}: {len(report.failures)} of {len(report.outcomes)} expectations failed on "
-        f"{report.n_rows:,} rows.</p><h2>{heading}</h2><table><tr><th>expectation</th><th>column</th>"
-        f"<th>bad rows</th><th>% bad</th><th>details</th></tr>{''.join(rows)}</table>"
-        f"<h2>Passed expectations</h2><table><tr><th>expectation</th><th>passed</th></tr>{passed_rows}</table>"
+        f"{report.n_rows:,} rows.</p><h2>{heading}</h2><table><tr><th>expectation</th>"
+        f"<th>column</th><th>bad rows</th><th>% bad</th><th>details</th></tr>{''.join(rows)}"
+        "</table><h2>Passed expectations</h2><table><tr><th>expectation</th><th>passed</th></tr>"
+        f"{passed_rows}</table>"
         "</body></html>\n"
     )

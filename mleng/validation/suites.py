@@ -21,13 +21,13 @@ import pandas as pd
 
 from mleng.card import DatasetCard
 from mleng.errors import DataError, MlengError
+from mleng.reports.formatting import to_jsonable
 from mleng.validation.report import (
     ExpectationOutcome,
     ValidationReport,
     raise_for_failures,
-    render_report_html,
-    render_report_markdown,
-    to_jsonable,
+    render_validation_html,
+    render_validation_markdown,
     to_python,
 )
 
@@ -41,13 +41,14 @@ __all__ = [
     "build_suite",
     "load_suite",
     "raise_for_failures",
-    "render_report_html",
-    "render_report_markdown",
+    "render_validation_html",
+    "render_validation_markdown",
     "save_suite",
     "validate_frame",
 ]
 
-# Numeric dtypes GX recognises by these exact names; pandas nullable dtypes only match as "...Dtype".
+# Numeric dtypes GX recognises by these exact names; pandas nullable dtypes only match as
+# "...Dtype".
 NUMERIC_TYPE_NAMES = [
     *(f"{kind}{bits}" for kind in ("int", "uint") for bits in (8, 16, 32, 64)),
     "float16",
@@ -156,7 +157,8 @@ def _profile_target(target: pd.Series, card: DatasetCard, tolerance: float) -> l
 
 
 def _profile_nulls(series: pd.Series, tolerance: float) -> Any:
-    """Null share may grow by `tolerance` of itself, and at least tolerance/10 (1 point by default)."""
+    """Null share may grow by `tolerance` of itself, and at least tolerance/10 (1 point by
+    default)."""
     null_fraction = float(series.isna().mean())
     mostly = 1.0 - null_fraction - max(tolerance * null_fraction, tolerance / 10)
     mostly = max(0.0, math.floor(mostly * 10_000) / 10_000)
@@ -225,7 +227,8 @@ def _profile_categorical(series: pd.Series) -> list:
             gxe.ExpectColumnValuesToBeInTypeList(column=series.name, type_list=NUMERIC_TYPE_NAMES)
         )
     elif pd.api.types.is_string_dtype(series.dtype):
-        # "str" passes pandas 3's str dtype and object columns holding text; GX's type list does not.
+        # "str" passes pandas 3's str dtype and object columns holding text; GX's type list does
+        # not.
         checks.append(gxe.ExpectColumnValuesToBeOfType(column=series.name, type_="str"))
     categories = [to_python(value) for value in pd.unique(series.dropna())]
     if 0 < len(categories) <= MAX_PROFILED_CATEGORIES:
@@ -245,7 +248,8 @@ def save_suite(suite: dict, path: Path, overwrite: bool = False) -> None:
     path = Path(path)
     if path.exists() and not overwrite:
         raise SuiteError(
-            f"Expectation suite {path} already exists; delete it or save with overwrite=True to replace it"
+            f"Expectation suite {path} already exists; delete it or save with overwrite=True to "
+            "replace it"
         )
     text = json.dumps(suite, indent=2, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +264,8 @@ def save_suite(suite: dict, path: Path, overwrite: bool = False) -> None:
 
 
 def load_suite(path: Path) -> dict:
-    """Read a suite file and prove every expectation in it loads (GX would skip bad ones silently)."""
+    """Read a suite file and prove every expectation in it loads (GX would skip bad ones
+    silently)."""
     path = Path(path)
     if not path.is_file():
         raise SuiteError(
@@ -276,7 +281,8 @@ def load_suite(path: Path) -> dict:
 
 
 def _to_gx_suite(suite: dict, source: str = "<dict>"):
-    """Build a GX ExpectationSuite, raising on any expectation GX cannot load instead of skipping it."""
+    """Build a GX ExpectationSuite, raising on any expectation GX cannot load instead of
+    skipping it."""
     gx = _load_gx()
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
@@ -304,7 +310,8 @@ def _to_gx_suite(suite: dict, source: str = "<dict>"):
     if len(gx_suite.expectations) != len(suite["expectations"]):
         raise SuiteError(
             f"Expectation suite {source}: GX loaded {len(gx_suite.expectations)} of "
-            f"{len(suite['expectations'])} expectations; regenerate it with `mleng expectations init CARD`"
+            f"{len(suite['expectations'])} expectations; regenerate it with "
+            "`mleng expectations init CARD`"
         )
     return gx_suite
 
@@ -346,7 +353,8 @@ def _config_key(configuration: Any) -> str:
 
 
 def _to_outcome(item: Any, columns: set) -> ExpectationOutcome:
-    """Flatten one GX result: counts for row checks, observed values or missing columns otherwise."""
+    """Flatten one GX result: counts for row checks, observed values or missing columns
+    otherwise."""
     config, result = item.expectation_config, item.result or {}
     kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
     observed: Any = result.get("observed_value")
@@ -365,8 +373,8 @@ def _to_outcome(item: Any, columns: set) -> ExpectationOutcome:
         success=bool(item.success) and not errors,
         unexpected_count=result.get("unexpected_count"),
         unexpected_percent=result.get("unexpected_percent"),
-        observed=to_jsonable(observed),
-        kwargs=to_jsonable(kwargs),
+        observed=to_jsonable(observed, spell_non_finite=True),
+        kwargs=to_jsonable(kwargs, spell_non_finite=True),
     )
 
 

@@ -29,7 +29,6 @@ STOPPING_CASES = {
     "id_encodes_target": ["record_ref"],
     "known_after_event": ["bonus_paid"],
     "recorded_after_prediction": ["last_review"],
-    "duplicated_rows": ["also appear in the training data"],
 }
 
 
@@ -86,6 +85,21 @@ def test_corrupted_variant_stops_the_flow_naming_the_column_and_registers_nothin
         assert word in message, message
     assert "data.csv" in message and "rows" in message
     assert registered_versions() == []
+
+
+def test_duplicated_rows_stay_on_one_side_of_the_split_and_hold_back_promotion(
+    prefect_server, isolated_store
+):
+    """Copies of a row share its key, so they never straddle the split (the leak this case used
+    to cause); the duplicates remain a data warning, which the gate does not let through."""
+    from flows.train import train
+
+    card = write_case(isolated_store, "duplicated_rows")
+    summary = train(card_path=str(card), seed=0, bootstrap_resamples=100)
+    assert summary.decision == "kept_champion" and summary.aliases == ("challenger",)
+    assert "duplicate_rows on the table" in summary.reason, summary.reason
+    run = MlflowClient().get_run(summary.parent_run_id)
+    assert run.data.metrics["data_findings_warn"] >= 1
 
 
 def test_shuffled_labels_train_but_fail_the_promotion_gate(prefect_server, isolated_store):

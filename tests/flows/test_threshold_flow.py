@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def rare_card(isolated_store: Path) -> Path:
-    """Real Adult rows with >50K thinned to about 6%, a card asking for a balanced-accuracy threshold."""
+    """Real Adult rows with >50K thinned to about 6%, a card asking for a balanced-accuracy
+    threshold."""
     data_path = isolated_store / "adult_rare.csv"
     thin_adult_positives(6000, seed=5).to_csv(data_path, index=False)
     search = {
@@ -55,8 +56,10 @@ def test_registered_model_decides_with_the_threshold_tuned_out_of_fold(prefect_s
     truth = rows.pop("class").str.strip(" .")
     model = mlflow.sklearn.load_model(f"models:/adult-test/{summary.model_version}")
     proba = model.predict_proba(rows)[:, list(model.classes_).index(">50K")]
-    served = mlflow.pyfunc.load_model(f"models:/adult-test/{summary.model_version}").predict(rows)
-    np.testing.assert_array_equal(np.asarray(served) == ">50K", proba >= threshold)
+    output = mlflow.pyfunc.load_model(f"models:/adult-test/{summary.model_version}").predict(rows)
+    served = output["prediction"].to_numpy()
+    np.testing.assert_array_equal(served == ">50K", proba >= threshold)
+    np.testing.assert_allclose(output["probability_>50K"], proba)
     at_half = np.where(proba >= 0.5, ">50K", "<=50K")
     assert balanced_accuracy_score(truth, served) > balanced_accuracy_score(truth, at_half) + 0.05
 

@@ -1,4 +1,5 @@
-"""Neuron coverage: a forward pass that reproduces the network, DeepXplore scaling, and only correct rows counting."""
+"""Neuron coverage: a forward pass that reproduces the network, DeepXplore scaling, and only correct
+rows counting."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -16,7 +16,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mleng.assessment.coverage import (
-    CoverageSettings,
     compute_layer_outputs,
     measure_neuron_coverage,
     plot_coverage_curve,
@@ -104,7 +103,7 @@ def test_scaling_is_min_max_per_input_row_as_deepxplore_does_or_per_layer() -> N
 
 def test_coverage_never_decreases_as_the_test_set_grows() -> None:
     network, X, y = fit_network("relu", hidden=(16, 16))
-    report = measure_neuron_coverage(network, X, y, threshold=0.6, curve_points=15)
+    report = measure_neuron_coverage(network, X, y, threshold=0.6)
     assert report.curve_rows[0] == 1 and report.curve_rows[-1] == len(X)
     assert np.all(np.diff(report.curve_coverage) >= 0)
     assert report.curve_coverage[-1] == pytest.approx(report.coverage)
@@ -166,8 +165,6 @@ def test_models_other_than_perceptrons_and_bad_arguments_are_refused() -> None:
         measure_neuron_coverage(network, X, y, threshold=-0.1)
     with pytest.raises(ValueError, match="rows"):
         measure_neuron_coverage(network, X, y[:-1])
-    with pytest.raises(ValidationError):
-        CoverageSettings(treshold=0.5)
 
 
 def test_adult_pipeline_report_serialises_renders_and_plots(
@@ -179,8 +176,7 @@ def test_adult_pipeline_report_serialises_renders_and_plots(
     model = build_model_pipeline(features, network, ADULT_NUMERIC, ADULT_CATEGORICAL)
     model = fit_quietly(model, rows.iloc[:1000], rows["class"].iloc[:1000])
     test = rows.iloc[1000:]
-    settings = CoverageSettings(threshold=0.5, curve_points=10)
-    report = measure_neuron_coverage(model, test, test["class"], **settings.model_dump())
+    report = measure_neuron_coverage(model, test, test["class"], threshold=0.5)
     assert report.rows == 500 and 0.7 * 500 < report.correct_rows < 500
     assert 0 < report.coverage <= 1 and len(report.layers) == 2
     payload = json.loads(json.dumps(report.to_dict()))

@@ -23,7 +23,7 @@ from mleng.assessment.figures import (
     plot_search_landscape,
     render_figures,
 )
-from mleng.evaluation import Predictions, bootstrap_metrics
+from mleng.evaluation import Predictions, Resampling, Truth, bootstrap_metrics
 from mleng.search.engine import Trial, TrialResult
 
 
@@ -127,9 +127,13 @@ def test_confusion_matrix_writes_the_counts_under_class_names() -> None:
 def test_bootstrap_distribution_is_the_one_behind_the_intervals() -> None:
     y_true, predictions = make_classification_rows(2)
 
-    values = bootstrap_distribution("binary", y_true, predictions, "class b", 300, seed=4)
+    values = bootstrap_distribution(
+        Truth("binary", y_true, "class b"), predictions, Resampling(300, seed=4)
+    )
 
-    intervals = bootstrap_metrics("binary", y_true, predictions, "class b", 300, seed=4)
+    intervals = bootstrap_metrics(
+        Truth("binary", y_true, "class b"), predictions, Resampling(300, seed=4)
+    )
     accuracy = values["accuracy"]
     assert accuracy.shape == (300,)
     assert np.percentile(accuracy, [2.5, 97.5]) == pytest.approx(
@@ -207,7 +211,7 @@ def test_render_figures_picks_classification_figures(
 ) -> None:
     y_true, predictions = make_classification_rows(n_classes)
 
-    figures = render_figures(task, y_true, predictions, make_results(), None, n_resamples=100)
+    figures = render_figures(Truth(task, y_true), predictions, make_results(), Resampling(100))
 
     assert set(figures) == expected | {"bootstrap_distributions", "search_landscape"}
     for figure in figures.values():
@@ -217,11 +221,13 @@ def test_render_figures_picks_classification_figures(
 def test_render_figures_picks_regression_figures_and_skips_missing_inputs() -> None:
     y_true = np.linspace(0, 10, 200)
 
-    figures = render_figures("regression", y_true, Predictions(y_true + 0.5), None, n_resamples=100)
+    figures = render_figures(
+        Truth("regression", y_true), Predictions(y_true + 0.5), None, Resampling(100)
+    )
 
     assert set(figures) == {"residuals", "bootstrap_distributions"}
     labels, predictions = make_classification_rows(2)
     without_proba = render_figures(
-        "binary", labels, Predictions(predictions.y_pred), [], n_resamples=50
+        Truth("binary", labels), Predictions(predictions.y_pred), [], Resampling(50)
     )
     assert set(without_proba) == {"confusion_matrix", "bootstrap_distributions"}

@@ -1,4 +1,5 @@
-"""Epsilon-delta robustness: sampled sensitivity never exceeds the exact worst case, which brute force confirms."""
+"""Epsilon-delta robustness: sampled sensitivity never exceeds the exact worst case, which brute
+force confirms."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -17,7 +17,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import KBinsDiscretizer, StandardScaler
 
 from mleng.assessment.robustness import (
-    RobustnessSettings,
+    Perturbation,
     compute_feature_radii,
     measure_robustness,
     render_robustness_markdown,
@@ -97,7 +97,12 @@ def test_a_constant_model_is_perfectly_robust() -> None:
         ),
     ]:
         report = measure_robustness(
-            model, frame, NUMERIC, epsilon=0.0, delta=1.0, n_samples=5, output=output
+            model,
+            frame,
+            NUMERIC,
+            epsilon=0.0,
+            perturbation=Perturbation(delta=1.0, n_samples=5),
+            output=output,
         )
         assert report.share_sensitive == 0.0 and report.max_change == 0.0
         assert not report.violations_per_row.any()
@@ -108,7 +113,11 @@ def test_sampled_sensitivity_never_exceeds_the_exact_worst_case(sampling: str) -
     frame, target = make_frame(missing=True)
     model = fit_project_pipeline(LogisticRegression(max_iter=1000), frame, target)
     report = measure_robustness(
-        model, frame, NUMERIC, epsilon=0.03, delta=0.1, n_samples=10, sampling=sampling
+        model,
+        frame,
+        NUMERIC,
+        epsilon=0.03,
+        perturbation=Perturbation(delta=0.1, n_samples=10, sampling=sampling),
     )
     assert report.exact is not None
     sampled_rows = report.violations_per_row > 0
@@ -125,12 +134,19 @@ def test_the_closed_form_matches_a_brute_force_search_on_two_features() -> None:
     frame, target = make_frame(rows=200)
     numeric = frame[NUMERIC]
     model = make_pipeline(StandardScaler(), LogisticRegression()).fit(numeric, target)
-    report = measure_robustness(model, numeric, NUMERIC, epsilon=0.05, delta=0.3, n_samples=3)
+    report = measure_robustness(
+        model, numeric, NUMERIC, epsilon=0.05, perturbation=Perturbation(delta=0.3, n_samples=3)
+    )
     probe = numeric.iloc[:12]
     brute = brute_force_change(model, probe, report.radii, "proba")
     np.testing.assert_allclose(report.exact.change_per_row[:12], brute, atol=1e-10)
     flips = measure_robustness(
-        model, numeric, NUMERIC, epsilon=0.0, delta=0.3, n_samples=3, output="prediction"
+        model,
+        numeric,
+        NUMERIC,
+        epsilon=0.0,
+        perturbation=Perturbation(delta=0.3, n_samples=3),
+        output="prediction",
     )
     np.testing.assert_array_equal(
         flips.exact.change_per_row[:12], brute_force_change(model, probe, flips.radii, "prediction")
@@ -143,7 +159,12 @@ def test_the_regression_worst_case_is_delta_times_the_weighted_l1_norm_through_t
     numeric, values = frame[NUMERIC], frame["x1"] * 2 - frame["x2"] * 5
     model = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(numeric, values)
     report = measure_robustness(
-        model, numeric, NUMERIC, epsilon=0.5, delta=0.2, output="prediction", n_samples=3
+        model,
+        numeric,
+        NUMERIC,
+        epsilon=0.5,
+        perturbation=Perturbation(delta=0.2, n_samples=3),
+        output="prediction",
     )
     raw_slopes = model[-1].coef_ / model[0].scale_
     np.testing.assert_allclose([report.exact.slopes[c] for c in NUMERIC], raw_slopes, rtol=1e-8)
@@ -158,7 +179,13 @@ def test_a_larger_delta_never_lowers_the_share_of_sensitive_rows() -> None:
     frame, target = make_frame()
     model = fit_project_pipeline(LogisticRegression(max_iter=1000), frame, target)
     reports = [
-        measure_robustness(model, frame, NUMERIC, epsilon=0.05, delta=delta, n_samples=5, seed=3)
+        measure_robustness(
+            model,
+            frame,
+            NUMERIC,
+            epsilon=0.05,
+            perturbation=Perturbation(delta=delta, n_samples=5, seed=3),
+        )
         for delta in [0.0, 0.02, 0.05, 0.1, 0.3]
     ]
     sampled = [r.share_sensitive for r in reports]
@@ -170,7 +197,9 @@ def test_a_larger_delta_never_lowers_the_share_of_sensitive_rows() -> None:
 def test_only_numeric_features_move_and_each_within_its_own_radius() -> None:
     frame, _ = make_frame(rows=50, missing=True)
     spy = RecordingClassifier().fit(frame, None)
-    report = measure_robustness(spy, frame, NUMERIC, epsilon=0.1, delta=0.5, n_samples=4)
+    report = measure_robustness(
+        spy, frame, NUMERIC, epsilon=0.1, perturbation=Perturbation(delta=0.5, n_samples=4)
+    )
     original, *perturbed = spy.seen_
     assert len(perturbed) == 4
     for moved in perturbed:
@@ -207,7 +236,9 @@ def test_non_linear_models_have_no_closed_form_and_say_why() -> None:
         (LogisticRegression().fit(numeric, multiclass_target), "multiclass"),
     ]
     for model, reason in cases:
-        report = measure_robustness(model, numeric, NUMERIC, epsilon=0.05, delta=0.1, n_samples=3)
+        report = measure_robustness(
+            model, numeric, NUMERIC, epsilon=0.05, perturbation=Perturbation(delta=0.1, n_samples=3)
+        )
         assert report.exact is None and reason in report.exact_note
 
 
@@ -215,19 +246,30 @@ def test_probabilities_of_a_regressor_are_refused_with_the_fix() -> None:
     frame, _ = make_frame(rows=30)
     model = Ridge().fit(frame[NUMERIC], frame["x1"])
     with pytest.raises(ValueError, match="output='prediction'"):
-        measure_robustness(model, frame[NUMERIC], NUMERIC, epsilon=0.1, delta=0.1)
+        measure_robustness(
+            model,
+            frame[NUMERIC],
+            NUMERIC,
+            epsilon=0.1,
+            perturbation=Perturbation(delta=0.1, n_samples=20),
+        )
 
 
 def test_report_serialises_to_json_and_renders_both_shares() -> None:
     frame, target = make_frame(rows=80)
     model = fit_project_pipeline(LogisticRegression(max_iter=1000), frame, target)
-    settings = RobustnessSettings(epsilon=0.02, delta=0.1, n_samples=3)
-    report = measure_robustness(model, frame, NUMERIC, **settings.model_dump())
+    perturbation = Perturbation(delta=0.1, n_samples=3)
+    report = measure_robustness(model, frame, NUMERIC, epsilon=0.02, perturbation=perturbation)
     payload = json.loads(json.dumps(report.to_dict()))
     assert (
         len(payload["violations_per_row"]) == 80 and len(payload["exact"]["change_per_row"]) == 80
     )
     text = render_robustness_markdown(report)
     assert "exact share" in text and "| x1 |" in text
-    with pytest.raises(ValidationError):
-        RobustnessSettings(epsilom=0.1)
+
+
+def test_a_negative_radius_or_no_samples_are_refused() -> None:
+    with pytest.raises(ValueError, match="delta >= 0 and n_samples >= 1"):
+        Perturbation(delta=-0.1, n_samples=3)
+    with pytest.raises(ValueError, match="delta >= 0 and n_samples >= 1"):
+        Perturbation(delta=0.1, n_samples=0)

@@ -1,4 +1,5 @@
-"""Adversarial validation: a calibrated permutation test of shift, its drivers, and shift-aware validation rows."""
+"""Adversarial validation: a calibrated permutation test of shift, its drivers, and shift-aware
+validation rows."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from pydantic import ValidationError
 
 from mleng.assessment.shift import (
-    ShiftSettings,
+    ShiftTest,
     compute_p_value,
     detect_shift,
     encode_shift_features,
@@ -18,11 +18,18 @@ from mleng.assessment.shift import (
     sample_in_proportion,
     select_validation_rows,
 )
+from mleng.data.loading import FeatureColumns
 from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC
 
 NUMERIC = ["x1", "x2", "x3"]
 CATEGORICAL = ["c"]
-FAST = {"max_iter": 10, "n_permutations": 9, "alpha": 0.1}
+COLUMNS = FeatureColumns(NUMERIC, CATEGORICAL)
+FAST = ShiftTest(n_permutations=9, max_rows=20_000, max_iter=10, alpha=0.1)
+
+
+def quick_test(n_permutations: int, max_rows: int = 20_000, **changes) -> ShiftTest:
+    """A shift test with a small boosting model, so the permutations stay cheap."""
+    return ShiftTest(n_permutations, max_rows, **({"max_iter": 5} | changes))
 
 
 def make_rows(rows: int, seed: int, x2_shift: float = 0.0) -> pd.DataFrame:
@@ -41,9 +48,7 @@ def test_random_halves_of_one_sample_give_roughly_uniform_p_values() -> None:
     p_values = []
     for seed in range(8):
         rows = make_rows(240, seed)
-        report = detect_shift(
-            rows.iloc[:120], rows.iloc[120:], NUMERIC, CATEGORICAL, seed=seed, **FAST
-        )
+        report = detect_shift(rows.iloc[:120], rows.iloc[120:], COLUMNS, FAST, seed=seed)
         p_values.append(report.p_value)
     p_values = np.array(p_values)
     # Under no shift p is uniform on {0.1, ..., 1}: P(p <= 0.1) = 0.1, and 4 or more of 8 rows
@@ -55,7 +60,7 @@ def test_random_halves_of_one_sample_give_roughly_uniform_p_values() -> None:
 
 def test_a_shift_in_one_column_gives_the_smallest_p_value_and_ranks_it_first() -> None:
     reference, current = make_rows(200, 1), make_rows(100, 2, x2_shift=1.5)
-    report = detect_shift(reference, current, NUMERIC, CATEGORICAL, **FAST)
+    report = detect_shift(reference, current, COLUMNS, FAST)
     assert report.auc > 0.75
     assert report.p_value == pytest.approx(1 / 10)
     assert report.shifted
@@ -68,7 +73,7 @@ def test_a_shift_in_one_column_gives_the_smallest_p_value_and_ranks_it_first() -
 def test_a_category_seen_only_in_current_rows_is_a_driver() -> None:
     reference, current = make_rows(200, 3), make_rows(100, 4)
     current["c"] = np.where(np.arange(100) % 2 == 0, "new", current["c"])
-    report = detect_shift(reference, current, NUMERIC, CATEGORICAL, **FAST)
+    report = detect_shift(reference, current, COLUMNS, FAST)
     assert report.shifted and report.drivers[0].column == "c"
 
 
@@ -82,26 +87,24 @@ def test_the_p_value_counts_the_observed_statistic_as_one_draw() -> None:
 
 def test_too_few_permutations_are_noted_and_zero_never_declare_a_shift() -> None:
     reference, current = make_rows(90, 7), make_rows(60, 8, x2_shift=3.0)
-    few = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=5)
+    few = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
     assert few.p_value == pytest.approx(1 / 6) and not few.shifted
     assert "smallest possible p-value" in few.notes[0]
-    none = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=0)
+    none = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=0))
     assert none.auc > 0.9 and none.p_value == 1.0 and not none.shifted
 
 
 def test_same_seed_gives_the_same_report() -> None:
     reference, current = make_rows(120, 9), make_rows(60, 10)
-    first = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=5)
-    again = detect_shift(reference, current, NUMERIC, CATEGORICAL, max_iter=5, n_permutations=5)
+    first = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
+    again = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
     assert first.to_dict() == again.to_dict()
 
 
 def test_selected_validation_rows_resemble_current_rows_more_than_random_rows() -> None:
     reference = make_rows(600, 11).set_index(pd.Index(np.arange(600) * 3 + 7))
     current = make_rows(300, 12, x2_shift=1.5)
-    chosen = select_validation_rows(
-        reference, current, NUMERIC, CATEGORICAL, fraction=0.2, max_iter=10
-    )
+    chosen = select_validation_rows(reference, current, COLUMNS, fraction=0.2)
     assert len(chosen) == 120 and chosen.isin(reference.index).all()
     assert chosen.is_monotonic_increasing
     random_rows = reference.sample(120, random_state=0)
@@ -113,27 +116,27 @@ def test_selected_validation_rows_resemble_current_rows_more_than_random_rows() 
 def test_select_validation_rows_needs_exactly_one_valid_size() -> None:
     reference, current = make_rows(60, 13), make_rows(30, 14)
     with pytest.raises(ValueError, match="exactly one"):
-        select_validation_rows(reference, current, NUMERIC, CATEGORICAL)
+        select_validation_rows(reference, current, COLUMNS)
     with pytest.raises(ValueError, match="exactly one"):
-        select_validation_rows(reference, current, NUMERIC, CATEGORICAL, fraction=0.1, n=5)
+        select_validation_rows(reference, current, COLUMNS, fraction=0.1, n=5)
     with pytest.raises(ValueError, match="between 0 and 1"):
-        select_validation_rows(reference, current, NUMERIC, CATEGORICAL, fraction=1.5)
+        select_validation_rows(reference, current, COLUMNS, fraction=1.5)
     with pytest.raises(ValueError, match="cannot select"):
-        select_validation_rows(reference, current, NUMERIC, CATEGORICAL, n=61)
-    chosen = select_validation_rows(reference, current, NUMERIC, CATEGORICAL, n=7, max_iter=5)
+        select_validation_rows(reference, current, COLUMNS, n=61)
+    chosen = select_validation_rows(reference, current, COLUMNS, n=7)
     assert len(chosen) == 7
 
 
 def test_duplicate_reference_index_is_refused() -> None:
     reference = make_rows(40, 15).set_index(pd.Index([0] * 40))
     with pytest.raises(ValueError, match="duplicates"):
-        select_validation_rows(reference, make_rows(20, 16), NUMERIC, CATEGORICAL, n=5)
+        select_validation_rows(reference, make_rows(20, 16), COLUMNS, n=5)
 
 
 def test_encoding_gives_new_levels_a_code_and_turns_bad_numbers_into_missing() -> None:
     reference = pd.DataFrame({"n": ["1", "x", "3"], "c": ["a", "a", None]})
     current = pd.DataFrame({"n": [np.inf, 2.0], "c": ["new", "a"]})
-    features, mask = encode_shift_features(reference, current, ["n"], ["c"])
+    features, mask = encode_shift_features(reference, current, FeatureColumns(["n"], ["c"]))
     assert mask.tolist() == [False, True]
     np.testing.assert_array_equal(features[:, 0], [1.0, np.nan, 3.0, np.nan, 2.0])
     np.testing.assert_array_equal(features[:, 1], [0.0, 0.0, np.nan, 1.0, 0.0])
@@ -141,24 +144,24 @@ def test_encoding_gives_new_levels_a_code_and_turns_bad_numbers_into_missing() -
 
 def test_encoding_refuses_columns_missing_from_either_frame() -> None:
     with pytest.raises(ValueError, match="not in both frames"):
-        encode_shift_features(make_rows(5, 0), make_rows(5, 1).drop(columns="x3"), NUMERIC, [])
+        encode_shift_features(
+            make_rows(5, 0), make_rows(5, 1).drop(columns="x3"), FeatureColumns(NUMERIC, [])
+        )
     with pytest.raises(ValueError, match="at least one"):
-        encode_shift_features(make_rows(5, 0), make_rows(5, 1), [], [])
+        encode_shift_features(make_rows(5, 0), make_rows(5, 1), FeatureColumns([], []))
 
 
 def test_large_frames_are_sampled_keeping_their_proportions() -> None:
     reference, current = make_rows(3000, 17), make_rows(1000, 18)
     kept_reference, kept_current = sample_in_proportion(reference, current, 400, seed=0)
     assert (len(kept_reference), len(kept_current)) == (300, 100)
-    report = detect_shift(
-        reference, current, NUMERIC, CATEGORICAL, max_rows=400, max_iter=5, n_permutations=3
-    )
+    report = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=3, max_rows=400))
     assert (report.reference_rows, report.current_rows) == (300, 100)
 
 
 def test_too_few_rows_for_the_folds_are_refused() -> None:
     with pytest.raises(ValueError, match="at least 3"):
-        detect_shift(make_rows(2, 0), make_rows(50, 1), NUMERIC, CATEGORICAL)
+        detect_shift(make_rows(2, 0), make_rows(50, 1), COLUMNS, FAST)
 
 
 def test_adult_men_and_women_differ_on_household_columns(adult_frame: pd.DataFrame) -> None:
@@ -168,7 +171,10 @@ def test_adult_men_and_women_differ_on_household_columns(adult_frame: pd.DataFra
         adult_frame[adult_frame["sex"] == "Female"],
     )
     report = detect_shift(
-        men, women, ADULT_NUMERIC, categorical, max_iter=5, n_permutations=9, top_k=3
+        men,
+        women,
+        FeatureColumns(ADULT_NUMERIC, categorical),
+        quick_test(n_permutations=9, top_k=3),
     )
     assert report.auc > 0.75 and report.p_value == pytest.approx(0.1)
     assert len(report.drivers) == 3
@@ -177,7 +183,7 @@ def test_adult_men_and_women_differ_on_household_columns(adult_frame: pd.DataFra
 
 def test_report_serialises_to_json_and_renders_the_verdict() -> None:
     reference, current = make_rows(120, 19), make_rows(60, 20, x2_shift=2.0)
-    report = detect_shift(reference, current, NUMERIC, CATEGORICAL, **FAST)
+    report = detect_shift(reference, current, COLUMNS, FAST)
     payload = json.loads(json.dumps(report.to_dict()))
     assert payload["shifted"] is True and payload["drivers"][0]["column"] == "x2"
     assert payload["null_summary"]["max"] < payload["auc"]
@@ -185,13 +191,12 @@ def test_report_serialises_to_json_and_renders_the_verdict() -> None:
     assert "Shift detected" in text and "| x2 |" in text and "p-value 0.1 " in text
 
 
-def test_settings_are_the_keyword_arguments_and_forbid_unknown_fields() -> None:
-    settings = ShiftSettings(n_permutations=3, max_iter=5, top_k=2)
+def test_the_test_settings_are_respected_and_impossible_ones_refused() -> None:
     report = detect_shift(
-        make_rows(60, 21), make_rows(30, 22), NUMERIC, CATEGORICAL, **settings.model_dump()
+        make_rows(60, 21), make_rows(30, 22), COLUMNS, quick_test(n_permutations=3, top_k=2)
     )
     assert report.n_permutations == 3 and len(report.drivers) == 2
-    with pytest.raises(ValidationError):
-        ShiftSettings(n_permutation=10)
-    with pytest.raises(ValidationError):
-        ShiftSettings(folds=1)
+    with pytest.raises(ValueError, match="folds must be >= 2"):
+        quick_test(n_permutations=3, folds=1)
+    with pytest.raises(ValueError, match="n_permutations must be >= 0"):
+        quick_test(n_permutations=-1)

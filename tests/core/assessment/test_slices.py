@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mleng.assessment.slices import MISSING, OTHER, group_rows, measure_slices
-from mleng.evaluation import Predictions, compute_metrics
+from mleng.evaluation import Predictions, Resampling, Truth, compute_metrics
 
 
 def make_binary_test_rows(seed: int = 0) -> tuple[np.ndarray, Predictions, pd.DataFrame]:
@@ -30,7 +30,9 @@ def make_binary_test_rows(seed: int = 0) -> tuple[np.ndarray, Predictions, pd.Da
 def test_a_group_predicted_perfectly_has_accuracy_one_with_interval_one_to_one() -> None:
     y_true, predictions, groups = make_binary_test_rows()
 
-    slices = measure_slices("binary", y_true, predictions, groups, ["region"], "yes", 200, seed=0)
+    slices = measure_slices(
+        Truth("binary", y_true, "yes"), predictions, groups, ["region"], Resampling(200, seed=0)
+    )
 
     north = next(s for s in slices if s.group == "north")
     accuracy = north.metrics["accuracy"]
@@ -42,7 +44,9 @@ def test_a_group_predicted_perfectly_has_accuracy_one_with_interval_one_to_one()
 def test_every_interval_contains_its_estimate() -> None:
     y_true, predictions, groups = make_binary_test_rows()
 
-    slices = measure_slices("binary", y_true, predictions, groups, ["region", "age"], "yes", 200)
+    slices = measure_slices(
+        Truth("binary", y_true, "yes"), predictions, groups, ["region", "age"], Resampling(200)
+    )
 
     for item in slices:
         for name, interval in item.metrics.items():
@@ -55,11 +59,13 @@ def test_every_interval_contains_its_estimate() -> None:
 def test_each_estimate_equals_the_metric_of_the_groups_rows() -> None:
     y_true, predictions, groups = make_binary_test_rows()
 
-    slices = measure_slices("binary", y_true, predictions, groups, ["region"], "yes", 50)
+    slices = measure_slices(
+        Truth("binary", y_true, "yes"), predictions, groups, ["region"], Resampling(50)
+    )
 
     rows = np.flatnonzero(groups["region"].to_numpy() == "south")
     subset = Predictions(predictions.y_pred[rows], predictions.proba[rows], predictions.classes)
-    expected = compute_metrics("binary", y_true[rows], subset, "yes")
+    expected = compute_metrics(Truth("binary", y_true[rows], "yes"), subset)
     south = next(s for s in slices if s.group == "south")
     assert {name: interval.estimate for name, interval in south.metrics.items()} == pytest.approx(
         expected
@@ -70,7 +76,12 @@ def test_small_groups_are_reported_but_marked() -> None:
     y_true, predictions, groups = make_binary_test_rows()
 
     slices = measure_slices(
-        "binary", y_true, predictions, groups, ["region"], "yes", 50, min_group_size=30
+        Truth("binary", y_true, "yes"),
+        predictions,
+        groups,
+        ["region"],
+        Resampling(50),
+        min_group_size=30,
     )
 
     assert [(s.group, s.rows, s.small) for s in slices] == [
@@ -113,7 +124,9 @@ def test_a_slice_holding_one_class_is_scored_without_named_classes() -> None:
     predictions = Predictions(np.array([0, 0, 1, 1, 1, 0]))
     groups = pd.DataFrame({"site": ["a", "a", "a", "b", "b", "b"]})
 
-    slices = measure_slices("binary", y_true, predictions, groups, ["site"], 1, 100)
+    slices = measure_slices(
+        Truth("binary", y_true, 1), predictions, groups, ["site"], Resampling(100)
+    )
 
     assert slices[0].metrics["accuracy"].estimate == pytest.approx(2 / 3)
     assert slices[0].metrics["f1"].estimate == 0.0
@@ -124,7 +137,9 @@ def test_regression_slices_carry_errors_per_group() -> None:
     predictions = Predictions(y_true + np.where(np.arange(60) < 30, 0.0, 2.0))
     groups = pd.DataFrame({"shift": ["day"] * 30 + ["night"] * 30})
 
-    slices = measure_slices("regression", y_true, predictions, groups, ["shift"], n_resamples=100)
+    slices = measure_slices(
+        Truth("regression", y_true), predictions, groups, ["shift"], Resampling(100)
+    )
 
     assert [s.metrics["mae"].estimate for s in slices] == [0.0, 2.0]
 
@@ -132,6 +147,6 @@ def test_regression_slices_carry_errors_per_group() -> None:
 def test_misaligned_or_unknown_columns_are_refused() -> None:
     y_true, predictions, groups = make_binary_test_rows()
     with pytest.raises(ValueError, match="groups has 10 rows for 400 test rows"):
-        measure_slices("binary", y_true, predictions, groups.head(10), ["region"], "yes")
+        measure_slices(Truth("binary", y_true, "yes"), predictions, groups.head(10), ["region"])
     with pytest.raises(ValueError, match=r"\['regoin'\] are not in"):
-        measure_slices("binary", y_true, predictions, groups, ["regoin"], "yes")
+        measure_slices(Truth("binary", y_true, "yes"), predictions, groups, ["regoin"])

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mleng.card import DatasetCard, load_card, resolve_expectations_path
+from mleng.card import DatasetCard, load_card, resolve_expectations_path, validate_card
 from mleng.errors import CardError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -100,11 +100,14 @@ def test_expectations_default_to_current_folder_and_explicit_paths_resolve_again
     assert resolve_expectations_path(explicit) == (tmp_path / "suites" / "toy.json").resolve()
 
 
-def test_with_budget_revalidates():
+def test_overrides_are_validated_like_the_file():
     card = DatasetCard.model_validate(minimal())
-    assert card.with_budget(12).search.budget == 12
+    assert card.with_overrides(budget=12).search.budget == 12
     with pytest.raises(CardError, match="--budget"):
-        card.with_budget(1)
+        card.with_overrides(budget=1)
+    assert card.with_overrides(strategy="random").search.strategy == "random"
+    with pytest.raises(CardError, match="search.strategy"):
+        card.with_overrides(strategy="annealing")
 
 
 def test_a_card_without_a_suite_path_finds_its_project_suite_from_any_folder(tmp_path, monkeypatch):
@@ -138,3 +141,9 @@ def test_a_decision_threshold_is_refused_for_tasks_that_are_not_binary():
         )
     card = DatasetCard.model_validate(minimal(imbalance={"threshold_metric": "f1"}))
     assert card.imbalance.threshold_metric == "f1"
+
+
+def test_the_card_has_no_seed_of_its_own_so_the_run_seed_is_the_only_one():
+    for section in ("features", "data_checks"):
+        with pytest.raises(CardError, match=f"{section}.seed: unknown field"):
+            validate_card({**minimal(), section: {"seed": 3}})

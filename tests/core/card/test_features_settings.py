@@ -36,7 +36,6 @@ features:
   augmentation:
     copies: 0
     noise_fraction: 0.05
-  seed: 0
 """
 
 EXAMPLE_SERIES_BLOCK = """

@@ -38,7 +38,6 @@ leakage: {max_rows: 4000, min_single_feature_score: 0.98}
 bias: {ks_statistic: 0.15}
 report: {learning_curve_max_rows: 8000, stale_after: P365D}
 sampling: {max_rows: 100000, strategy: systematic}
-seed: 7
 """
 
 

@@ -1,4 +1,4 @@
-"""Loading and splitting: bad files fail with messages that name the file and the fix."""
+"""Loading: bad files fail with messages that name the file and the fix."""
 
 import gzip
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mleng.card import DatasetCard
-from mleng.data.loading import cap_rows, infer_feature_columns, load_dataset, split_dataset
+from mleng.data.loading import infer_feature_columns, load_dataset
 from mleng.errors import DataError
 
 
@@ -102,28 +102,3 @@ def test_columns_are_inferred_by_dtype_excluding_target_and_timestamp(toy_csv):
     card = card_for(toy_csv, timestamp_column="when")
     columns = infer_feature_columns(load_dataset(card), card)
     assert columns.numeric == ["x", "n"] and columns.categorical == ["c"]
-
-
-def test_stratified_split_keeps_class_shares_and_is_seeded(toy_csv):
-    card = card_for(toy_csv)
-    frame = load_dataset(card)
-    train, test = split_dataset(frame, card, seed=3)
-    again, _ = split_dataset(frame, card, seed=3)
-    assert train.index.equals(again.index)
-    assert len(test) == 40
-    assert abs((train.y == "yes").mean() - (test.y == "yes").mean()) < 0.03
-
-
-def test_temporal_split_puts_the_latest_rows_in_test(toy_csv):
-    card = card_for(toy_csv, timestamp_column="when")
-    train, test = split_dataset(load_dataset(card), card, seed=0)
-    assert pd.to_datetime(train.when).max() < pd.to_datetime(test.when).min()
-
-
-def test_cap_rows_samples_stratified_down_to_the_limit(toy_csv):
-    card = card_for(toy_csv, search={"budget": 10, "max_rows": 100})
-    frame = load_dataset(card)
-    sample_x, sample_y = cap_rows(frame[["x"]], frame["y"], card, seed=0)
-    assert (
-        len(sample_x) == 100 and abs((sample_y == "yes").mean() - (frame.y == "yes").mean()) < 0.02
-    )

@@ -1,4 +1,5 @@
-"""Each sampling strategy keeps its promise: exact size, constant gaps, kept proportions, same seed same rows."""
+"""Each sampling strategy keeps its promise: exact size, constant gaps, kept proportions, same seed
+same rows."""
 
 from __future__ import annotations
 

@@ -10,6 +10,8 @@ from sklearn import metrics as skm
 
 from mleng.evaluation import (
     Predictions,
+    Resampling,
+    Truth,
     bootstrap_metrics,
     compare_paired,
     compute_metrics,
@@ -36,21 +38,22 @@ from tests.evaluation_helpers import (
 @pytest.mark.parametrize("decimals", [None, 1])
 def test_binary_point_estimates_equal_sklearn_with_string_labels_and_ties(decimals):
     y, predictions = binormal_predictions(700, decimals=decimals)
-    ours = compute_metrics("binary", pd.Series(y, dtype="str"), predictions, positive_label=">50K")
+    ours = compute_metrics(Truth("binary", pd.Series(y, dtype="str"), ">50K"), predictions)
     assert_metrics_close(ours, sklearn_metrics("binary", y, predictions, ">50K"))
 
 
 def test_multiclass_point_estimates_equal_sklearn_macro_averages():
     y, predictions = multiclass_predictions(600)
     assert_metrics_close(
-        compute_metrics("multiclass", y, predictions), sklearn_metrics("multiclass", y, predictions)
+        compute_metrics(Truth("multiclass", y), predictions),
+        sklearn_metrics("multiclass", y, predictions),
     )
 
 
 def test_regression_point_estimates_equal_sklearn_far_from_zero():
     y, predictions = regression_predictions(500)
     assert_metrics_close(
-        compute_metrics("regression", pd.Series(y), predictions),
+        compute_metrics(Truth("regression", pd.Series(y)), predictions),
         sklearn_metrics("regression", y, predictions),
     )
 
@@ -61,15 +64,15 @@ def test_integer_labels_default_to_the_second_class_as_positive():
     numeric = Predictions(
         (predictions.y_pred == ">50K").astype(int), predictions.proba, np.array([0, 1])
     )
-    assert compute_metrics("binary", codes, numeric) == pytest.approx(
-        compute_metrics("binary", y, predictions, ">50K")
+    assert compute_metrics(Truth("binary", codes), numeric) == pytest.approx(
+        compute_metrics(Truth("binary", y, ">50K"), predictions)
     )
 
 
 def test_choosing_the_other_positive_label_flips_roc_auc_and_changes_f1():
     y, predictions = binormal_predictions(400)
-    usual = compute_metrics("binary", y, predictions, ">50K")
-    flipped = compute_metrics("binary", y, predictions, "<=50K")
+    usual = compute_metrics(Truth("binary", y, ">50K"), predictions)
+    flipped = compute_metrics(Truth("binary", y, "<=50K"), predictions)
     assert flipped["roc_auc"] == pytest.approx(usual["roc_auc"])  # the negative class's own column
     assert flipped["f1"] == pytest.approx(skm.f1_score(y, predictions.y_pred, pos_label="<=50K"))
     assert flipped["f1"] != pytest.approx(usual["f1"])
@@ -79,7 +82,7 @@ def test_log_loss_clips_confidently_wrong_probabilities_like_sklearn():
     y = np.array(["a", "b", "b", "a"])
     proba = np.array([[0.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])
     predictions = Predictions(np.array(["b", "b", "a", "a"]), proba, np.array(["a", "b"]))
-    ours = compute_metrics("binary", y, predictions, "b")["log_loss"]
+    ours = compute_metrics(Truth("binary", y, "b"), predictions)["log_loss"]
     assert np.isfinite(ours)
     assert ours == pytest.approx(skm.log_loss(y, proba, labels=["a", "b"]), rel=1e-12)
 
@@ -87,7 +90,7 @@ def test_log_loss_clips_confidently_wrong_probabilities_like_sklearn():
 def test_metrics_needing_probabilities_are_left_out_without_them():
     y, predictions = binormal_predictions(100)
     labels_only = Predictions(predictions.y_pred)
-    assert set(compute_metrics("binary", y, labels_only, ">50K")) == {
+    assert set(compute_metrics(Truth("binary", y, ">50K"), labels_only)) == {
         "accuracy",
         "balanced_accuracy",
         "f1",
@@ -99,15 +102,21 @@ def test_unknown_test_labels_and_positive_labels_are_reported_by_name():
     y = y.astype(object)
     y[3] = "unknown"
     with pytest.raises(ValueError, match="unknown"):
-        compute_metrics("binary", y, predictions, ">50K")
+        compute_metrics(Truth("binary", y, ">50K"), predictions)
     with pytest.raises(ValueError, match="positive_label '1'"):
-        compute_metrics("binary", binormal_predictions(50)[0], predictions, "1")
+        compute_metrics(Truth("binary", binormal_predictions(50)[0], "1"), predictions)
     with pytest.raises(ValueError, match="bca"):
         bootstrap_metrics(
-            "binary", binormal_predictions(50)[0], predictions, ">50K", method="bootstrap-t"
+            Truth("binary", binormal_predictions(50)[0], ">50K"), predictions, method="bootstrap-t"
         )
     with pytest.raises(ValueError, match="does not fit task"):
-        compare_paired("binary", "rmse", binormal_predictions(50)[0], predictions, predictions)
+        compare_paired(
+            Truth("binary", binormal_predictions(50)[0]), "rmse", predictions, predictions
+        )
+    with pytest.raises(ValueError, match="n_resamples must be at least 1"):
+        Resampling(0)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        Resampling(100, confidence=1.0)
 
 
 # --- vectorised resamples against the naive loop ------------------------------------------------
@@ -196,7 +205,7 @@ def test_binning_that_would_hide_log_loss_spread_is_refused():
 
 def test_bootstrap_intervals_agree_with_naive_sklearn_resampling_loop():
     y, predictions = binormal_predictions(300, seed=9)
-    ours = bootstrap_metrics("binary", y, predictions, ">50K", n_resamples=2000, seed=3)
+    ours = bootstrap_metrics(Truth("binary", y, ">50K"), predictions, Resampling(2000, seed=3))
     rng = np.random.default_rng(4)
     naive = {name: [] for name in ours}
     for _ in range(150):
@@ -216,7 +225,7 @@ def test_resamples_lacking_a_class_are_dropped_not_fatal():
     y = np.array(["a", "a", "a", "a", "a", "b"])
     proba = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.7, 0.3], [0.4, 0.6], [0.3, 0.7]])
     predictions = Predictions(np.array(["a", "a", "a", "a", "b", "b"]), proba, np.array(["a", "b"]))
-    intervals = bootstrap_metrics("binary", y, predictions, "b", n_resamples=500)
+    intervals = bootstrap_metrics(Truth("binary", y, "b"), predictions, Resampling(500))
     assert intervals["roc_auc"].estimate == 1.0
     assert intervals["roc_auc"].low <= intervals["roc_auc"].high <= 1.0
     assert all(np.isfinite([i.low, i.high]).all() for i in intervals.values())
@@ -237,7 +246,9 @@ def test_accuracy_intervals_cover_a_known_error_rate_at_the_nominal_rate():
         y = rng.integers(0, 2, n)
         wrong = rng.random(n) < error_rate
         result = bootstrap_metrics(
-            "binary", y, Predictions(np.where(wrong, 1 - y, y)), n_resamples=500, seed=repetition
+            Truth("binary", y),
+            Predictions(np.where(wrong, 1 - y, y)),
+            Resampling(500, seed=repetition),
         )
         intervals.append((result["accuracy"].low, result["accuracy"].high))
     assert 0.90 <= coverage(1 - error_rate, intervals) <= 0.99
@@ -251,7 +262,7 @@ def test_roc_auc_intervals_cover_the_binormal_truth_at_the_nominal_rate(method):
     for repetition in range(200):
         y, predictions = binormal_predictions(n, separation, seed=2000 + repetition)
         result = bootstrap_metrics(
-            "binary", y, predictions, ">50K", n_resamples=500, seed=repetition, method=method
+            Truth("binary", y, ">50K"), predictions, Resampling(500, seed=repetition), method=method
         )
         intervals.append((result["roc_auc"].low, result["roc_auc"].high))
     assert 0.90 <= coverage(truth, intervals) <= 0.99
@@ -263,8 +274,10 @@ def test_roc_auc_intervals_cover_the_binormal_truth_at_the_nominal_rate(method):
 def test_bca_matches_scipy_bca_and_leans_towards_the_long_tail():
     y = np.random.default_rng(5).exponential(size=60)
     predictions = Predictions(np.zeros(60))  # mean absolute error is then the mean of y
-    ours = bootstrap_metrics("regression", y, predictions, n_resamples=20_000, method="bca")["mae"]
-    percentile = bootstrap_metrics("regression", y, predictions, n_resamples=20_000)["mae"]
+    ours = bootstrap_metrics(Truth("regression", y), predictions, Resampling(20_000), method="bca")[
+        "mae"
+    ]
+    percentile = bootstrap_metrics(Truth("regression", y), predictions, Resampling(20_000))["mae"]
     reference = stats.bootstrap(
         (y,), np.mean, n_resamples=20_000, method="BCa", rng=1
     ).confidence_interval

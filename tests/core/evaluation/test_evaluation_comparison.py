@@ -1,4 +1,5 @@
-"""Evaluation: paired champion/challenger comparisons and the baselines every model is reported against."""
+"""Evaluation: paired champion/challenger comparisons and the baselines every model is reported
+against."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from mleng.evaluation import (
     LOWER_IS_BETTER,
     METRIC_NAMES,
     Predictions,
+    Resampling,
+    Truth,
     bootstrap_metrics,
     compare_paired,
     compute_metrics,
@@ -35,16 +38,20 @@ def test_paired_comparison_detects_a_clearly_better_challenger_for_gains_and_los
         CLASSES[(sharper > 0.5).astype(int)], np.column_stack([1 - sharper, sharper]), CLASSES
     )
     for metric in ("roc_auc", "log_loss", "accuracy"):
-        result = compare_paired("binary", metric, y, champion, challenger, ">50K", n_resamples=500)
+        result = compare_paired(
+            Truth("binary", y, ">50K"), metric, champion, challenger, Resampling(500)
+        )
         assert result.low > 0 and result.difference > 0 and result.probability_better > 0.99, metric
-        reverse = compare_paired("binary", metric, y, challenger, champion, ">50K", n_resamples=500)
+        reverse = compare_paired(
+            Truth("binary", y, ">50K"), metric, challenger, champion, Resampling(500)
+        )
         assert reverse.high < 0 and reverse.probability_better < 0.01, metric
 
 
 def test_paired_comparison_of_identical_models_finds_no_difference():
     y, predictions = binormal_predictions(1000, seed=13)
     result = compare_paired(
-        "binary", "roc_auc", y, predictions, predictions, ">50K", n_resamples=300
+        Truth("binary", y, ">50K"), "roc_auc", predictions, predictions, Resampling(300)
     )
     assert result.difference == 0 and result.low <= 0 <= result.high
     assert result.probability_better == 0.0
@@ -59,9 +66,11 @@ def test_paired_resamples_pair_the_same_test_rows_for_both_models(n, decimals, n
     nudged = np.clip(champion.proba[:, 1] + np.random.default_rng(18).normal(0, 1e-3, n), 0, 1)
     challenger = Predictions(champion.y_pred, np.column_stack([1 - nudged, nudged]), CLASSES)
     paired = compare_paired(
-        "binary", "roc_auc", y, champion, challenger, ">50K", n_resamples=n_resamples
+        Truth("binary", y, ">50K"), "roc_auc", champion, challenger, Resampling(n_resamples)
     )
-    alone = bootstrap_metrics("binary", y, champion, ">50K", n_resamples=n_resamples)["roc_auc"]
+    alone = bootstrap_metrics(Truth("binary", y, ">50K"), champion, Resampling(n_resamples))[
+        "roc_auc"
+    ]
     # Unpaired resamples would spread the difference as wide as sqrt(2) single intervals.
     assert paired.high - paired.low < 0.1 * (alone.high - alone.low)
 
@@ -73,7 +82,7 @@ def test_paired_comparison_of_equally_good_models_contains_zero():
     rival = Predictions(
         CLASSES[(score > 0.5).astype(int)], np.column_stack([1 - score, score]), CLASSES
     )
-    result = compare_paired("binary", "roc_auc", y, champion, rival, ">50K", n_resamples=500)
+    result = compare_paired(Truth("binary", y, ">50K"), "roc_auc", champion, rival, Resampling(500))
     assert result.low < 0 < result.high
     assert 0.02 < result.probability_better < 0.98
 
@@ -81,7 +90,7 @@ def test_paired_comparison_of_equally_good_models_contains_zero():
 def test_paired_regression_comparison_orients_errors_so_positive_favours_the_challenger():
     y, champion = regression_predictions(800, seed=15)
     challenger = Predictions(y + (champion.y_pred - y) * 0.5)  # half the error
-    result = compare_paired("regression", "rmse", y, champion, challenger, n_resamples=300)
+    result = compare_paired(Truth("regression", y), "rmse", champion, challenger, Resampling(300))
     assert "rmse" in LOWER_IS_BETTER
     assert result.difference == pytest.approx(
         skm.root_mean_squared_error(y, champion.y_pred)
@@ -98,10 +107,12 @@ def test_zero_rule_accuracy_equals_the_majority_share():
     X = pd.DataFrame({"x": rng.normal(size=300)})
     y = pd.Series(np.where(rng.random(300) < 0.7, "no", "yes"))
     baselines = fit_baselines("binary", X, y, seed=0)
-    metrics = compute_metrics("binary", y, predict_with(baselines["zero_rule"], X), "yes")
+    metrics = compute_metrics(Truth("binary", y, "yes"), predict_with(baselines["zero_rule"], X))
     assert metrics["accuracy"] == pytest.approx((y == "no").mean())
     assert metrics["roc_auc"] == 0.5
-    random_metrics = compute_metrics("binary", y, predict_with(baselines["random"], X), "yes")
+    random_metrics = compute_metrics(
+        Truth("binary", y, "yes"), predict_with(baselines["random"], X)
+    )
     assert abs(random_metrics["balanced_accuracy"] - 0.5) < 0.1
 
 
@@ -128,14 +139,15 @@ def test_predict_with_aligns_probability_columns_with_model_classes():
     predictions = predict_with(model, X)
     assert list(predictions.classes) == ["no", "yes"]
     assert predictions.proba.shape == (200, 2)
-    assert compute_metrics("binary", y, predictions, "yes")["roc_auc"] > 0.95
+    assert compute_metrics(Truth("binary", y, "yes"), predictions)["roc_auc"] > 0.95
     assert predict_with(Ridge().fit(X, X[:, 0]), X).classes is None
 
 
 def test_every_task_reports_its_declared_metrics():
-    assert set(compute_metrics("multiclass", *multiclass_predictions(90))) == set(
+    labels, predictions = multiclass_predictions(90)
+    assert set(compute_metrics(Truth("multiclass", labels), predictions)) == set(
         METRIC_NAMES["multiclass"]
     )
-    assert set(bootstrap_metrics("regression", *regression_predictions(90), n_resamples=50)) == set(
-        METRIC_NAMES["regression"]
-    )
+    values, predictions = regression_predictions(90)
+    intervals = bootstrap_metrics(Truth("regression", values), predictions, Resampling(50))
+    assert set(intervals) == set(METRIC_NAMES["regression"])

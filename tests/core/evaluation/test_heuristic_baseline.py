@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.evaluation import compute_metrics, fit_heuristic_baseline, predict_with
+from mleng.evaluation import Truth, compute_metrics, fit_heuristic_baseline, predict_with
 
 FRAME = pd.DataFrame({"capital-gain": [0, 7000, 100, 9000], "age": [20, 50, 30, 60]})
 LABELS = pd.Series(["<=50K", ">50K", "<=50K", "<=50K"])
@@ -15,7 +15,7 @@ def test_rule_predicts_then_where_the_condition_holds():
         "`capital-gain` > 5000", ">50K", "<=50K", "binary", FRAME, LABELS
     )
     assert model.predict(FRAME).tolist() == ["<=50K", ">50K", "<=50K", ">50K"]
-    metrics = compute_metrics("binary", LABELS, predict_with(model, FRAME), ">50K")
+    metrics = compute_metrics(Truth("binary", LABELS, ">50K"), predict_with(model, FRAME))
     assert metrics["accuracy"] == 0.75 and metrics["roc_auc"] == pytest.approx((1 + 2 / 3) / 2)
 
 

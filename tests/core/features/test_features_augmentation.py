@@ -18,7 +18,8 @@ from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC
 
 @pytest.fixture(autouse=True, scope="module")
 def single_thread() -> Iterator[None]:
-    """OpenMP models crawl when their threads fight other test processes for the two shared cores."""
+    """OpenMP models crawl when their threads fight other test processes for the two shared
+    cores."""
     with threadpool_limits(limits=1):
         yield
 

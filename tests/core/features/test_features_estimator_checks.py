@@ -16,7 +16,8 @@ CROSS_FITTING = (
 
 
 def expected_failed_checks(estimator: BaseEstimator) -> dict[str, str]:
-    """Only the odds-ratio encoder fails, and only the checks that fit_transform == fit().transform().
+    """Only the odds-ratio encoder fails, and only the checks that
+    fit_transform == fit().transform().
 
     The target encoder inside CategoricalEncoder cross-fits too but passes: for categorical
     estimators the checks round X into a few large levels, whose out-of-fold target means agree

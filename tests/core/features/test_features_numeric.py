@@ -1,4 +1,5 @@
-"""Numeric columns: the three binning strategies, per-column choices, and missing values at predict time."""
+"""Numeric columns: the three binning strategies, per-column choices, and missing values at predict
+time."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from mleng.features.columns import NumericTransformer
 
 @pytest.fixture(autouse=True, scope="module")
 def single_thread() -> Iterator[None]:
-    """k-means binning uses OpenMP, which crawls when its threads fight other processes for 2 cores."""
+    """k-means binning uses OpenMP, which crawls when its threads fight other processes for 2
+    cores."""
     with threadpool_limits(limits=1):
         yield
 

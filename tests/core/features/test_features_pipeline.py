@@ -1,4 +1,5 @@
-"""The feature pipeline: unchanged without settings, configurable and tunable with them, robust on Adult."""
+"""The feature pipeline: unchanged without settings, configurable and tunable with them, robust on
+Adult."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ NUMERIC, CATEGORICAL = ADULT_NUMERIC, ADULT_CATEGORICAL
 
 @pytest.fixture(autouse=True, scope="module")
 def single_thread() -> Iterator[None]:
-    """OpenMP models crawl when their threads fight other test processes for the two shared cores."""
+    """OpenMP models crawl when their threads fight other test processes for the two shared
+    cores."""
     with threadpool_limits(limits=1):
         yield
 

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.card.features import FeatureSettings
+from mleng.data.loading import FeatureColumns
 from mleng.features.report import build_features_report, render_features_markdown
+from tests.corpus import synthetic_card
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +32,8 @@ def report() -> dict:
     test = train.head(8).copy()
     test["city"] = ["a", "b", "new", "new", "a", None, "c", "c"]
     test["signal"] = [0.0] * 7 + [99.0]
-    return build_features_report(
-        train,
-        y,
-        test,
-        "binary",
-        ["signal", "signal_copy", "noise"],
-        ["city", "city_alias"],
-        correlation_threshold=0.9,
-    )
+    columns = FeatureColumns(["signal", "signal_copy", "noise"], ["city", "city_alias"])
+    return build_features_report(train, y, test, columns, synthetic_card())
 
 
 def test_predictive_power_ranks_the_signal_above_noise(report: dict) -> None:
@@ -86,14 +80,12 @@ def test_cost_follows_the_configured_encoders() -> None:
     rng = np.random.default_rng(1)
     train = pd.DataFrame({"x": rng.normal(size=200), "city": rng.choice(["a", "b"], 200)})
     y = pd.Series(rng.integers(0, 2, 200))
-    settings = FeatureSettings.model_validate(
-        {
+    card = synthetic_card(
+        features={
             "categorical": {"columns": {"city": "log_odds_ratio"}},
             "numeric": {"columns": {"x": {"strategy": "kmeans"}}},
         }
     )
-    report = build_features_report(
-        train, y, train.head(20), "binary", ["x"], ["city"], settings=settings
-    )
+    report = build_features_report(train, y, train.head(20), FeatureColumns(["x"], ["city"]), card)
     assert set(report["features"]) == {"x", "city"}
     assert report["rows"] == {"train": 200, "test": 20, "sampled": 200}

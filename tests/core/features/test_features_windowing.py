@@ -1,4 +1,5 @@
-"""Windowing: shapes and statistics, no window sees its future, gaps handled, temporal split with a gap."""
+"""Windowing: shapes and statistics, no window sees its future, gaps handled, temporal split with a
+gap."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Every corrupted Adult variant is caught by the detector responsible, with a message that names it."""
+"""Every corrupted Adult variant is caught by the detector responsible, with a message that names
+it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Bias: selection against a reference sample, label rates per group, model metrics per group with intervals."""
+"""Bias: selection against a reference sample, label rates per group, model metrics per group with
+intervals."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from mleng.card import DataChecksSettings
 from mleng.quality import (
+    ModelOutcomes,
     compare_with_reference,
     measure_group_performance,
     measure_label_rates,
@@ -112,7 +114,10 @@ def test_a_model_worse_for_one_group_is_flagged_with_non_overlapping_intervals()
     predictions = np.where(wrong, np.where(y == "yes", "no", "yes"), y)
     settings = DataChecksSettings(sensitive_columns=["sex", "region"])
     report = measure_group_performance(
-        frame, y, predictions, settings, ["accuracy", "true_positive_rate"], "yes"
+        frame,
+        ModelOutcomes(y, predictions, positive_label="yes"),
+        settings,
+        ["accuracy", "true_positive_rate"],
     )
     assert flagged(report, "performance_gap") == {"sex"}
     female = next(s for s in report.group_statistics if s.group == "f" and s.name == "accuracy")
@@ -128,12 +133,9 @@ def test_equal_error_rates_across_groups_raise_no_performance_gap() -> None:
     scores = np.where(predictions == "yes", 0.8, 0.2)
     report = measure_group_performance(
         frame,
-        y,
-        predictions,
+        ModelOutcomes(y, predictions, scores, "yes"),
         settings,
         ["accuracy", "roc_auc", "false_positive_rate"],
-        "yes",
-        scores,
     )
     assert report.findings == []
     assert {s.name for s in report.group_statistics} == {
@@ -146,14 +148,13 @@ def test_equal_error_rates_across_groups_raise_no_performance_gap() -> None:
 def test_regression_group_errors_and_unknown_metrics() -> None:
     frame = population(500)
     truth = np.linspace(0, 10, 500)
+    settings = DataChecksSettings(sensitive_columns=["sex"])
     report = measure_group_performance(
-        frame, truth, truth + 1, DataChecksSettings(sensitive_columns=["sex"]), ["mae", "rmse"]
+        frame, ModelOutcomes(truth, truth + 1), settings, ["mae", "rmse"]
     )
     assert {round(s.value, 6) for s in report.group_statistics} == {1.0}
     with pytest.raises(ValueError, match="unknown group metric"):
-        measure_group_performance(
-            frame, truth, truth, DataChecksSettings(sensitive_columns=["sex"]), ["f2"]
-        )
+        measure_group_performance(frame, ModelOutcomes(truth, truth), settings, ["f2"])
 
 
 def test_reference_sample_is_read_from_csv_and_a_missing_one_is_a_clear_error(tmp_path) -> None:

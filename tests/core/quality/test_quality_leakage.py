@@ -1,4 +1,5 @@
-"""Leakage detectors: copies, near-perfect columns and pairs, ids hiding the label, future features, split overlap."""
+"""Leakage detectors: copies, near-perfect columns and pairs, ids hiding the label, future
+features, split overlap."""
 
 from __future__ import annotations
 
@@ -112,12 +113,14 @@ def test_an_id_whose_pattern_encodes_the_label_is_found(make_id) -> None:
     assert detectors(report)["id_encodes_target"] == {"ref"}
 
 
-def test_an_integer_id_issued_in_label_order_is_found() -> None:
+def test_an_undeclared_integer_row_number_in_label_order_warns_but_is_not_an_id() -> None:
     frame = base_frame().sort_values("y").reset_index(drop=True)
     frame["row_id"] = np.arange(len(frame))
     report = leakage_findings(frame)
-    (finding,) = [f for f in report.findings if f.detector == "id_encodes_target"]
-    assert finding.columns == ("row_id",) and "order" in finding.message
+    (finding,) = [f for f in report.findings if "row_id" in f.columns]
+    assert finding.detector == "single_feature_predictor" and finding.policy == "warn"
+    assert "'row_id'" in finding.message and "id_columns" in finding.message
+    assert leakage_findings(frame, id_columns=["row_id"]).findings == []
 
 
 def test_a_random_id_is_not_leakage() -> None:

@@ -1,4 +1,5 @@
-"""Reliable: timestamp glitches, label delays and level shifts over time are measured and flagged."""
+"""Reliable: timestamp glitches, label delays and level shifts over time are measured and
+flagged."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from mleng.quality import (
     detect_leakage,
     plot_learning_curve,
     plot_missing_values,
-    render_report_markdown,
+    render_data_report_markdown,
 )
 from mleng.quality.columns import resolve_feature_columns
 from mleng.quality.report import QUESTIONS, check_descriptions
@@ -54,7 +54,7 @@ def test_adult_report_fails_on_nothing_and_warns_about_missing_descriptions(adul
 
 
 def test_markdown_has_a_section_per_question_and_the_findings_table(adult_report) -> None:
-    text = render_report_markdown(adult_report)
+    text = render_data_report_markdown(adult_report)
     for heading in (
         "## Findings",
         "## Accessible",
@@ -144,7 +144,7 @@ def test_report_and_leakage_run_on_any_table_shape(name: str) -> None:
     settings = DataChecksSettings()
     report = build_data_report(frame, card, settings)
     json.dumps(report.to_dict(), allow_nan=False)
-    assert render_report_markdown(report).startswith("# Data report")
+    assert render_data_report_markdown(report).startswith("# Data report")
     leakage = detect_leakage(frame, card, resolve_feature_columns(frame, card), settings)
     json.dumps(leakage.to_dict(), allow_nan=False)
     plot_missing_values(report.usability)

@@ -1,4 +1,5 @@
-"""Usable: missing, placeholder, infinite, duplicated, constant, imbalanced, outlying, mistyped, stale."""
+"""Usable: missing, placeholder, infinite, duplicated, constant, imbalanced, outlying, mistyped,
+stale."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from mleng.assessment.slices import SliceMetric
 from mleng.card import ImbalanceSettings, PromotionPolicy
 from mleng.evaluation import MetricInterval
-from mleng.promotion import ChampionComparison, decide_promotion
+from mleng.promotion import ChampionComparison, GateEvidence, MetricGain, decide_promotion
 from mleng.reports.model_card import (
     DataFacts,
     ModelCardFacts,
@@ -22,7 +22,7 @@ from mleng.reports.model_card import (
     describe_pipeline,
     render_model_card,
 )
-from mleng.training.imbalance import ThresholdChoice
+from mleng.training.threshold import ThresholdChoice
 
 SECTIONS = [
     "Data",
@@ -58,9 +58,13 @@ def make_full_facts() -> ModelCardFacts:
         PromotionPolicy(min_metric=0.95),
         "roc_auc",
         False,
-        (0.912, 0.903, 0.921),
-        {"zero_rule": 0.5},
-        ChampionComparison("3", 0.02, 0.005, 0.035, 0.99),
+        GateEvidence(
+            (0.912, 0.903, 0.921),
+            {"zero_rule": 0.5},
+            ChampionComparison(
+                "3", paired_rows=6000, gains=(MetricGain("roc_auc", 0.02, 0.005, 0.035, 0.99),)
+            ),
+        ),
     )
     return ModelCardFacts(
         model_name="adult-income",
@@ -144,7 +148,7 @@ def test_baselines_sit_next_to_the_model() -> None:
 def test_small_slices_are_flagged_and_intervals_shown() -> None:
     slices = section(render_model_card(make_full_facts()), "Slices")
 
-    assert "| sex | Female | 2000 | 0.9300 [0.9100, 0.9500] |  |" in slices
+    assert "| sex | Female | 2,000 | 0.9300 [0.9100, 0.9500] |  |" in slices
     assert (
         "| race | Other | 12 | 0.8000 [0.5000, 1.0000] | small group: interval unreliable |"
         in slices

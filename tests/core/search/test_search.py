@@ -1,4 +1,4 @@
-"""The search engine: bounds, exact budgets, coverage of families, refinement and failure handling."""
+"""The search engine: bounds, exact budgets, family coverage, refinement and failure handling."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from mleng.errors import SearchError
 from mleng.search.engine import (
     MIN_COARSE,
     STRATEGIES,
+    EarlyStopping,
     Trial,
     TrialResult,
     plan_stages,
@@ -340,7 +341,9 @@ def test_patience_stops_coarse_to_fine_once_fine_rounds_stop_gaining() -> None:
     flat_after_coarse = scorer(
         lambda trial: 1.0 if trial.stage == "coarse" and trial.index == 0 else 0.0
     )
-    results = run_search({"m": QUADRATIC_SPACE}, 40, flat_after_coarse, seed=0, patience=2)
+    results = run_search(
+        {"m": QUADRATIC_SPACE}, 40, flat_after_coarse, seed=0, stopping=EarlyStopping(2)
+    )
     assert flat_after_coarse.batches == stages[:3]  # coarse, then two fine rounds without a gain
     assert len(results) == sum(stages[:3]) < 40
 
@@ -348,10 +351,10 @@ def test_patience_stops_coarse_to_fine_once_fine_rounds_stop_gaining() -> None:
 def test_patience_keeps_searching_while_rounds_gain_more_than_the_minimum() -> None:
     # Each round's trials beat every earlier one, so no round is ever stale.
     rising = scorer(lambda trial: float(trial.round))
-    assert len(run_search({"m": QUADRATIC_SPACE}, 40, rising, seed=0, patience=1)) == 40
+    assert len(run_search({"m": QUADRATIC_SPACE}, 40, rising, stopping=EarlyStopping(1))) == 40
     # The same gains of 1.0 do not count when the card asks for more than that.
     rising = scorer(lambda trial: float(trial.round))
     results = run_search(
-        {"m": QUADRATIC_SPACE}, 40, rising, seed=0, patience=1, min_improvement=1.5
+        {"m": QUADRATIC_SPACE}, 40, rising, seed=0, stopping=EarlyStopping(1, min_improvement=1.5)
     )
     assert len(results) == sum(plan_stages(40, 1)[:2])

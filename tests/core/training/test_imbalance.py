@@ -20,16 +20,16 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from mleng.card import ImbalanceSettings
 from mleng.training.ensembles import BalancedChunkEnsemble
 from mleng.training.imbalance import (
     AdaptiveSMOTE,
-    ImbalanceSettings,
     build_imbalance_pipeline,
-    compare_imbalance_strategies,
     find_categorical_columns,
-    freeze_with_threshold,
     imbalance_fit_params,
-    list_default_strategies,
+)
+from mleng.training.threshold import (
+    freeze_with_threshold,
     predict_with_threshold,
     score_thresholds,
     tune_threshold,
@@ -222,28 +222,3 @@ def test_tuned_threshold_reads_string_labels_with_a_positive_label() -> None:
 def test_tuning_refuses_validation_rows_of_one_class() -> None:
     with pytest.raises(ValueError, match="needs both classes"):
         tune_threshold([1, 1, 1], [0.2, 0.5, 0.9])
-
-
-def test_comparison_reports_pr_auc_and_balanced_accuracy_for_every_strategy() -> None:
-    X, y = make_imbalanced(3000)
-    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
-    target = pd.Series(np.where(y == 1, "rare", "common"))
-    strategies = list_default_strategies()
-
-    table = compare_imbalance_strategies(
-        frame,
-        target,
-        lambda: Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]),
-        strategies,
-        positive_label="rare",
-        seed=0,
-    )
-
-    assert table["strategy"].tolist() == [s.label for s in strategies]
-    assert {"pr_auc", "balanced_accuracy", "f1", "threshold", "threshold_metric"} <= set(
-        table.columns
-    )
-    assert (table["pr_auc"] > 0.15).all()  # thrice the 5% a random ranking scores
-    assert table["balanced_accuracy"].between(0.6, 1.0).all()
-    none = table.set_index("strategy").loc["none"]
-    assert none["balanced_accuracy"] > none["balanced_accuracy_at_half"]

@@ -1,4 +1,5 @@
-"""The decision threshold: tuned on out-of-fold rows only, shipped inside the model, set aside for inspection."""
+"""The decision threshold: tuned on out-of-fold rows only, shipped inside the model, set aside
+for inspection."""
 
 import numpy as np
 import pandas as pd
@@ -9,10 +10,10 @@ from sklearn.model_selection import train_test_split
 from mleng.card import DatasetCard
 from mleng.data.loading import FeatureColumns
 from mleng.errors import CardError
-from mleng.training.cv import build_pipeline
+from mleng.training.cv import FoldSetup, build_pipeline
 from mleng.training.threshold import (
     attach_threshold,
-    predict_out_of_fold,
+    predict_positive_out_of_fold,
     read_threshold,
     tune_out_of_fold_threshold,
     unwrap_pipeline,
@@ -24,7 +25,7 @@ COLUMNS = FeatureColumns(ADULT_NUMERIC, ADULT_CATEGORICAL)
 
 @pytest.fixture(scope="module")
 def rare_positives() -> pd.DataFrame:
-    """Real Adult rows with the >50K class thinned to about 6%, so the 0.5 rule misses most of it."""
+    """Real Adult rows with the >50K class thinned to about 6%: the 0.5 rule misses most of it."""
     frame = thin_adult_positives(12000, seed=3)
     frame["class"] = frame["class"].str.strip(" .")
     return frame
@@ -48,8 +49,8 @@ def test_out_of_fold_predictions_cover_every_row_once_from_a_model_that_did_not_
 ):
     rows = rare_positives.head(900)
     pipeline = build_pipeline(card(), COLUMNS, "logistic_regression", {"C": 1.0}, 0)
-    positions, proba = predict_out_of_fold(
-        pipeline, rows[COLUMNS.all], rows["class"], card(), seed=0
+    positions, proba = predict_positive_out_of_fold(
+        pipeline, rows[COLUMNS.all], rows["class"], FoldSetup(card(), seed=0)
     )
     assert sorted(positions) == list(range(len(rows)))
     assert proba.shape == (len(rows),) and ((proba >= 0) & (proba <= 1)).all()
@@ -65,7 +66,7 @@ def test_tuned_threshold_lifts_held_out_balanced_accuracy_on_a_rare_class(rare_p
     )
     pipeline = build_pipeline(card(), COLUMNS, "logistic_regression", {"C": 1.0}, 0)
     choice = tune_out_of_fold_threshold(
-        pipeline, fit_rows[COLUMNS.all], fit_rows["class"], card(), seed=0
+        pipeline, fit_rows[COLUMNS.all], fit_rows["class"], FoldSetup(card(), seed=0)
     )
     assert choice is not None and choice.threshold < 0.5 and choice.score > choice.score_at_half
     fitted = pipeline.fit(fit_rows[COLUMNS.all], fit_rows["class"])
@@ -90,8 +91,7 @@ def test_no_threshold_is_tuned_unless_a_binary_card_asks_for_one(rare_positives)
             pipeline,
             rows[COLUMNS.all],
             rows["class"],
-            card(imbalance={"threshold_metric": None}),
-            0,
+            FoldSetup(card(imbalance={"threshold_metric": None}), 0),
         )
         is None
     )
@@ -104,4 +104,4 @@ def test_a_model_without_probabilities_gets_a_clear_error_instead_of_a_threshold
     rows = rare_positives.head(300)
     pipeline = build_pipeline(card(), COLUMNS, "sgd", {"loss": "hinge"}, 0)
     with pytest.raises(CardError, match="remove imbalance.threshold_metric"):
-        tune_out_of_fold_threshold(pipeline, rows[COLUMNS.all], rows["class"], card(), 0)
+        tune_out_of_fold_threshold(pipeline, rows[COLUMNS.all], rows["class"], FoldSetup(card(), 0))

@@ -8,6 +8,7 @@ from mleng.card import DatasetCard
 from mleng.data.loading import FeatureColumns
 from mleng.errors import DataError
 from mleng.training.cv import (
+    FoldSetup,
     build_pipeline,
     check_holdout_classes,
     cross_validate_pipeline,
@@ -60,8 +61,7 @@ def test_searched_encoder_changes_the_cross_validated_score(adult):
             ),
             adult[COLUMNS.all],
             adult["class"],
-            card(),
-            seed=0,
+            FoldSetup(card(), seed=0),
         ).mean
         for encoder in ("one_hot", "count")
     }
@@ -82,9 +82,7 @@ def test_augmented_copies_only_enter_training_folds(adult):
         build_pipeline(augmented, COLUMNS, "logistic_regression", {}, 0),
         adult[COLUMNS.all],
         adult["class"],
-        augmented,
-        0,
-        spy,
+        FoldSetup(augmented, 0, augment=spy),
     )
     assert seen_sizes == [400, 400, 400]  # each training fold (2/3 of 600), never a validation fold
     augment = make_augmenter(augmented, COLUMNS, 0)
@@ -102,9 +100,7 @@ def test_an_adversarial_holdout_gives_one_split_scoring_only_the_held_out_rows(a
         build_pipeline(card(), COLUMNS, "logistic_regression", {}, 0),
         adult[COLUMNS.all],
         adult["class"],
-        card(),
-        0,
-        holdout=holdout,
+        FoldSetup(card(), 0, holdout=holdout),
     )
     assert score.std == 0.0 and 0.5 < score.mean <= 1.0  # one split, so no spread
 

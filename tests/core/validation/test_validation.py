@@ -1,10 +1,10 @@
-"""Expectation suites profiled from real Adult rows: what must pass, what must fail, and the reports."""
+"""Expectation suites profiled from real Adult rows: what must pass, what must fail, and the
+reports."""
 
 from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,24 +18,12 @@ from mleng.validation.suites import (
     build_suite,
     load_suite,
     raise_for_failures,
-    render_report_html,
-    render_report_markdown,
+    render_validation_html,
+    render_validation_markdown,
     save_suite,
     validate_frame,
 )
-
-ADULT = Path(__file__).resolve().parents[3] / "data" / "adult.csv.gz"
-NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
-CATEGORICAL = [
-    "workclass",
-    "education",
-    "marital-status",
-    "occupation",
-    "relationship",
-    "race",
-    "sex",
-    "native-country",
-]
+from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
 
 
 def make_card(**overrides) -> DatasetCard:
@@ -46,8 +34,8 @@ def make_card(**overrides) -> DatasetCard:
         "task": "binary",
         "positive_label": ">50K",
         "model_name": "adult-income",
-        "numeric_columns": NUMERIC,
-        "categorical_columns": CATEGORICAL,
+        "numeric_columns": ADULT_NUMERIC,
+        "categorical_columns": ADULT_CATEGORICAL,
     }
     return validate_card({**fields, **overrides})
 
@@ -59,7 +47,7 @@ def reference() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def suite(reference: pd.DataFrame) -> dict:
-    return build_suite(reference, make_card(), NUMERIC, CATEGORICAL)
+    return build_suite(reference, make_card(), ADULT_NUMERIC, ADULT_CATEGORICAL)
 
 
 @pytest.fixture
@@ -90,8 +78,12 @@ def test_suite_is_named_after_card_and_holds_each_kind_of_check(suite):
     assert suite["name"] == "adult"
     assert by_type["expect_table_columns_to_match_set"][0]["exact_match"] is False
     assert by_type["expect_table_row_count_to_be_between"][0]["min_value"] == 200
-    assert {k["column"] for k in by_type["expect_column_values_to_be_in_type_list"]} == set(NUMERIC)
-    assert {k["column"] for k in by_type["expect_column_values_to_be_of_type"]} == set(CATEGORICAL)
+    assert {k["column"] for k in by_type["expect_column_values_to_be_in_type_list"]} == set(
+        ADULT_NUMERIC
+    )
+    assert {k["column"] for k in by_type["expect_column_values_to_be_of_type"]} == set(
+        ADULT_CATEGORICAL
+    )
     category_sets = {k["column"]: k for k in by_type["expect_column_values_to_be_in_set"]}
     assert (
         category_sets["class"]["value_set"] == ["<=50K", ">50K"]
@@ -231,9 +223,9 @@ def test_regression_target_is_checked_against_a_widened_range(frame):
         target="hours-per-week",
         task="regression",
         positive_label=None,
-        numeric_columns=NUMERIC[:-1],
+        numeric_columns=ADULT_NUMERIC[:-1],
     )
-    suite = build_suite(frame, card, NUMERIC[:-1], [])
+    suite = build_suite(frame, card, ADULT_NUMERIC[:-1], [])
     frame.loc[:49, "hours-per-week"] = 1_000
 
     report = validate_frame(frame, suite)
@@ -246,9 +238,14 @@ def test_regression_target_is_checked_against_a_widened_range(frame):
 
 def test_building_rejects_columns_absent_or_mistyped_in_the_reference(frame):
     with pytest.raises(DataError, match="not in the reference"):
-        build_suite(frame.drop(columns=["age"]), make_card(), NUMERIC, CATEGORICAL)
+        build_suite(frame.drop(columns=["age"]), make_card(), ADULT_NUMERIC, ADULT_CATEGORICAL)
     with pytest.raises(DataError, match="'sex' is listed as numeric"):
-        build_suite(frame, make_card(), [*NUMERIC, "sex"], [c for c in CATEGORICAL if c != "sex"])
+        build_suite(
+            frame,
+            make_card(),
+            [*ADULT_NUMERIC, "sex"],
+            [c for c in ADULT_CATEGORICAL if c != "sex"],
+        )
 
 
 def test_saved_suite_loads_and_validates_the_same(tmp_path, suite, broken_frame, broken_report):
@@ -302,7 +299,7 @@ def test_tampered_suite_with_an_invalid_expectation_raises_instead_of_skipping(
 
 
 def test_markdown_report_names_each_failed_expectation_column_and_bad_rows(broken_report):
-    markdown = render_report_markdown(broken_report)
+    markdown = render_validation_markdown(broken_report)
 
     failures, passes = markdown.split("## Passed expectations")
     assert "**FAILED**" in failures and "`broken.csv`" in failures
@@ -326,11 +323,11 @@ def test_html_report_is_self_contained_and_escapes_values(broken_report):
     )
     report = ValidationReport("adult", "x.csv", 10, False, [injected])
 
-    for page in (render_report_html(broken_report), render_report_html(report)):
+    for page in (render_validation_html(broken_report), render_validation_html(report)):
         assert "<style>" in page
         assert not re.search(r"https?://", page)
         assert "<script" not in page and "<link" not in page and "<b>" not in page
-    assert "&lt;script&gt;" in render_report_html(report)
+    assert "&lt;script&gt;" in render_validation_html(report)
 
 
 def test_report_dict_is_strict_json_even_with_inf_values(broken_report):

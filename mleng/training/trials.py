@@ -1,0 +1,60 @@
+"""One search trial: build the configuration's pipeline, cross-validate it, and say what to log."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mleng.card import DatasetCard
+from mleng.data.loading import FeatureColumns
+from mleng.search.engine import Trial, TrialResult
+from mleng.training.cv import FoldSetup, build_pipeline, cross_validate_pipeline
+
+# A bad corner of the search space (a solver that diverges, a config that runs out of memory)
+# fails its trial, not the flow.
+TRIAL_FAILURES = (ValueError, ArithmeticError, MemoryError)
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """A scored trial (NaN scores when it failed, with the error) and its wall time."""
+
+    result: TrialResult
+    error: str
+    wall_seconds: float
+
+    def metrics(self, card: DatasetCard) -> dict[str, float]:
+        """The child run's finite metrics; the CV mean is logged in the metric's own direction."""
+        sign = -1.0 if card.lower_is_better else 1.0
+        values = {
+            f"cv_{card.metric}_mean": sign * self.result.score,
+            f"cv_{card.metric}_std": self.result.score_std,
+            "cv_score": self.result.score,
+            "fit_seconds": self.result.fit_seconds,
+            "wall_seconds": self.wall_seconds,
+        }
+        return {key: value for key, value in values.items() if np.isfinite(value)}
+
+
+def score_trial(
+    trial: Trial,
+    columns: FeatureColumns,
+    features: pd.DataFrame,
+    target: pd.Series,
+    setup: FoldSetup,
+) -> TrialOutcome:
+    """Cross-validate one configuration; a failure becomes a NaN score with its reason."""
+    started = time.perf_counter()
+    try:
+        pipeline = build_pipeline(setup.card, columns, trial.family, trial.params, setup.seed)
+        score = cross_validate_pipeline(pipeline, features, target, setup)
+        result = TrialResult(trial, score.mean, score.std, score.fit_seconds)
+        error = ""
+    except TRIAL_FAILURES as failure:
+        nan = float("nan")
+        result = TrialResult(trial, nan, nan, nan)
+        error = f"{type(failure).__name__}: {failure}"[:500]
+    return TrialOutcome(result, error, time.perf_counter() - started)
