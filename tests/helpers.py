@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from mleng.card import DatasetCard
+
 ROOT = Path(__file__).resolve().parents[1]
 ADULT = ROOT / "data" / "adult.csv.gz"
 ADULT_NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
@@ -84,3 +86,9 @@ def thin_adult_positives(n_rows: int, seed: int) -> pd.DataFrame:
     kept = positives.sample(frac=0.2, random_state=seed)
     thinned = pd.concat([frame.drop(positives.index), kept])
     return thinned.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def toy_card(path, **overrides) -> DatasetCard:
+    """A minimal binary card (target `y`) over `path`; overrides replace top-level fields."""
+    values = {"name": "toy", "path": str(path), "target": "y", "task": "binary", "model_name": "t"}
+    return DatasetCard.model_validate(values | overrides)

@@ -17,24 +17,47 @@ Output of the pyfunc model, a DataFrame with one row per input row:
   the order of `classes_`, named `probability_` + `str(label)` verbatim: `probability_>50K`,
   `probability_<=50K`, `probability_0`, `probability_True`. Each row sums to 1.
 
-Input signature, declared from the training columns, never inferred from a few rows:
+The signature declares that output only. It has no input schema: the model enforces its input
+contract itself (`validate_rows`, run by `ContractModel.predict` before the pipeline sees a
+row), recorded in the `python_function` flavour under `mleng_contract` (numeric and categorical
+columns, training dtypes, output columns) next to the input example. Why not MLflow's schema,
+as measured with MLflow 3.17.2 and pandas 3.1:
 
-- numeric columns: `double`, required. It is the only MLflow type that takes floats and nulls
-  (MLflow has no nullable integer; `long` refuses NaN). JSON and CSV requests carry integers
-  fine: the scoring server casts each column to float64 before schema enforcement. In-process,
-  MLflow 3.17 refuses an int64 column for `double` as lossy ("Can not safely convert int64 to
-  float64"; it allows int8/16/32 and 0/1 columns): pass the rows through `conform_rows` first.
-  Text that is not a number is refused, never imputed: JSON names the column and the value,
-  CSV the value (pandas parses before MLflow), in-process MLflow names the column.
-- categorical columns: `string`, required, nulls allowed, whatever the first training rows hold
-  (a column empty there is still a string column). Every null (JSON null, CSV empty cell, None,
-  NaN) reaches the pipeline as NaN, the missing value training imputed.
+- `double` refuses an int64 column in-process (`PyFuncModel.predict` -> `_enforce_mlflow_datatype`:
+  "Can not safely convert int64 to float64"; int32 and object columns pass), so
+  `mlflow.pyfunc.load_model(uri).predict(pd.read_csv(path))` failed on every integer column,
+  although the scoring server, which casts requests to float64 first, took the same rows.
+- `long` refuses NaN ("Can not safely convert float64 to int64"); MLflow has no nullable
+  integer type, so no type takes int64, float64 and NaN in one column.
+- `Any` takes everything in-process, but `Schema.pandas_types()` then fails ("some of the
+  inputs types are not DataType"), and the scoring server calls it for every `text/csv` request.
 
-Columns outside the signature are ignored; a missing one is an error naming it.
+Input contract, the same in-process, for JSON (`dataframe_split`, `dataframe_records`) and CSV:
+
+- every contract column is required (a missing one is an error naming it); nulls are allowed;
+  columns outside the contract are ignored.
+- numeric columns: ints, floats (any width, nullable `Int64`/`Float64` too) and nulls (None,
+  NaN, pd.NA, JSON null, CSV empty cell), made float64 with NaN for missing. Refused, never
+  imputed: any text, even "40" (a client that quotes numbers has a bug worth surfacing; CSV
+  never sends it, as pandas parses a column of numbers as numbers and leaves a column as text
+  only when some cell is not a number, which is the value the error names), booleans (pandas
+  would make `true` a 1), inf and -inf (the native pipeline would impute them as missing, hiding a
+  division by zero upstream), integers beyond 2**53 (float64 would change them) and any other
+  object.
+- categorical columns: any value becomes its `str` (`3` -> "3"), every null becomes NaN, the
+  missing value training imputed (None would be an unseen category). A column empty in the first
+  training rows is a categorical column like any other; an all-null one, which `pd.read_csv`
+  reads as float64, is all missing. CSV requests are parsed by pandas without types, so a
+  category that looks like a number arrives as pandas parsed it ("007" -> "7"): send JSON then.
+
+A refusal is `MlflowException.invalid_parameter_value` naming the column, the offending value
+and how many rows hold such a value: HTTP 400 with that message from the scoring server.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import pickle
 from dataclasses import dataclass, field
@@ -48,11 +71,22 @@ from mlflow.types.schema import ColSpec, DataType, Schema
 
 PREDICTION = "prediction"
 PROBABILITY_PREFIX = "probability_"
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 _FLAVOR_KEY = "mleng_contract"
 # Integers beyond 2**53 are not exact as float64: refuse them rather than change their value.
 _EXACT_INT = 2**53
 _SKLEARN_OPTIONS = {"signature", "input_example", "pip_requirements", "code_paths"}
+
+# What a numeric column may not hold, most telling first: a request is refused for the first
+# kind any of its rows holds (a CSV column with one bad cell arrives as text throughout: the
+# cell that is not a number is the one to name, not the numbers beside it).
+_NOT_A_NUMBER = "text that is not a number"
+_NUMBER_AS_TEXT = "a number sent as text (send it unquoted)"
+_BOOLEAN = "a boolean, which is not a number here"
+_OTHER = "a value that is not a number"
+_INFINITE = "an infinite number (send a finite number or null)"
+_TOO_BIG = "an integer beyond 2**53, which float64 cannot represent exactly"
+_PROBLEMS = (_NOT_A_NUMBER, _NUMBER_AS_TEXT, _BOOLEAN, _OTHER, _INFINITE, _TOO_BIG)
 
 
 def probability_column(label: Any) -> str:
@@ -72,27 +106,18 @@ def output_columns(model: Any) -> list[str]:
     return [PREDICTION, *(probability_column(label) for label in model.classes_)]
 
 
-def build_signature(
-    model: Any,
-    train_features: pd.DataFrame,
-    numeric_columns: list[str],
-    categorical_columns: list[str],
-) -> ModelSignature:
-    """The contract's signature: numeric columns `double`, categorical `string`, all required.
+def build_signature(model: Any) -> ModelSignature:
+    """The contract's signature: the output columns only, no input schema (see the module doc).
 
-    The types come from the column roles of training, not from an example: a numeric column that
-    held only integers in training still accepts floats and nulls, and a categorical column empty
-    in its first rows is still a string column.
+    Without an input schema MLflow neither enforces nor parses requests by one; `ContractModel`
+    checks and types them itself.
     """
-    check_columns(train_features, numeric_columns, categorical_columns)
-    inputs = [ColSpec(DataType.double, column) for column in numeric_columns]
-    inputs += [ColSpec(DataType.string, column) for column in categorical_columns]
     if has_probabilities(model):
         outputs = [ColSpec(_label_type(np.asarray(model.classes_)), PREDICTION)]
         outputs += [ColSpec(DataType.double, probability_column(c)) for c in model.classes_]
     else:
         outputs = [ColSpec(DataType.double, PREDICTION)]
-    return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
+    return ModelSignature(inputs=None, outputs=Schema(outputs))
 
 
 def check_columns(
@@ -113,7 +138,8 @@ def example_rows(
     categorical_columns: list[str],
     n_rows: int = 5,
 ) -> pd.DataFrame:
-    """The first training rows typed as the signature declares them, for the input example."""
+    """The first training rows as the contract types them, for the input example."""
+    check_columns(train_features, numeric_columns, categorical_columns)
     rows = train_features.head(n_rows)
     frame = {c: pd.to_numeric(rows[c], errors="coerce").astype("float64") for c in numeric_columns}
     for column in categorical_columns:
@@ -122,67 +148,38 @@ def example_rows(
     return pd.DataFrame(frame, index=rows.index).reset_index(drop=True)
 
 
-def conform_rows(rows: pd.DataFrame, schema: Schema) -> pd.DataFrame:
-    """`rows` typed for an in-process `PyFuncModel.predict`: numeric columns made float64.
+def validate_rows(
+    rows: Any, numeric_columns: list[str], categorical_columns: list[str]
+) -> pd.DataFrame:
+    """The contract columns of `rows`, checked and typed: numeric float64, categorical text.
 
-    MLflow 3.17 refuses int64 (and object) columns for `double` in `PyFuncModel.predict`; the
-    scoring server casts requests before it checks, so they need nothing. Integers, numeric text
-    and nulls become float64; other text is refused naming the column and the value, as the
-    served model does. An all-null categorical column, which pandas reads as float64, becomes an
-    object column of None. Columns outside the signature are left for MLflow to drop.
+    Numeric columns hold floats with NaN for every null, categorical columns `str` values with
+    NaN for every null; columns outside the contract are dropped, the index is kept. Anything
+    the contract refuses (see the module doc) raises `MlflowException.invalid_parameter_value`
+    naming the column, the value and how many of the rows hold such a value.
     """
-    conformed = rows.copy()
-    for spec in schema.inputs:
-        if spec.name not in conformed.columns or not isinstance(spec.type, DataType):
-            continue
-        values = conformed[spec.name]
-        if spec.type == DataType.double and not pd.api.types.is_float_dtype(values):
-            check_numeric_values(conformed, [spec.name])
-            numbers = pd.to_numeric(values, errors="coerce").astype("float64")
-            if (numbers.abs() > _EXACT_INT).any():
-                raise MlflowException.invalid_parameter_value(
-                    f"column {spec.name!r} holds integers beyond 2**53, which float64 cannot "
-                    "represent exactly"
-                )
-            conformed[spec.name] = numbers
-        elif spec.type == DataType.string and values.isna().all() and values.dtype != object:
-            conformed[spec.name] = pd.Series([None] * len(values), index=values.index, dtype=object)
-    return conformed
-
-
-def check_numeric_values(rows: pd.DataFrame, numeric_columns: list[str]) -> None:
-    """Refuse text in a numeric column, naming the column and the value; nulls are fine.
-
-    Schema enforcement already stops such rows before `predict`; this keeps `ContractModel`
-    honest when called without it, since the pipeline's own coercion makes such text missing.
-    """
-    for column in numeric_columns:
-        values = rows[column]
-        if pd.api.types.is_numeric_dtype(values):
-            continue
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = values[values.notna() & parsed.isna()]
-        if len(bad):
-            raise MlflowException.invalid_parameter_value(
-                f"column {column!r} must hold numbers or nulls; got {bad.iloc[0]!r} "
-                f"({len(bad)} row(s)); send a number or null, never text"
-            )
-
-
-def missing_as_nan(rows: pd.DataFrame, categorical_columns: list[str]) -> pd.DataFrame:
-    """`rows` with every null of a categorical column (None, pd.NA) as NaN, as training saw them.
-
-    A JSON null arrives as None, a CSV empty cell as NaN; the pipeline's imputer treats only NaN
-    as missing (None would be an unseen category), so both must become NaN.
-    """
-    null_columns = [c for c in categorical_columns if rows[c].isna().any()]
-    if not null_columns:
-        return rows
-    rows = rows.copy()
-    for column in null_columns:
-        values = rows[column].astype(object)
-        rows[column] = values.where(values.notna(), np.nan)
-    return rows
+    frame = _as_frame(rows)
+    n_rows = len(frame)
+    columns = [*numeric_columns, *categorical_columns]
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise MlflowException.invalid_parameter_value(
+            f"the {n_rows} input row(s) lack the model's column(s) {missing}; every contract "
+            f"column is required (nulls are allowed): numeric {list(numeric_columns)}, "
+            f"categorical {list(categorical_columns)}"
+        )
+    repeated = [c for c in columns if int((frame.columns == c).sum()) > 1]
+    if repeated:
+        raise MlflowException.invalid_parameter_value(
+            f"the {n_rows} input row(s) hold the column(s) {repeated} more than once"
+        )
+    if n_rows == 0:
+        raise MlflowException.invalid_parameter_value("no input rows to score")
+    typed = {column: _numeric_values(column, frame[column]) for column in numeric_columns}
+    for column in categorical_columns:
+        values = frame[column]
+        typed[column] = values.astype(str).astype(object).where(values.notna(), np.nan)
+    return pd.DataFrame(typed, index=frame.index)[columns]
 
 
 def predict_frame(model: Any, rows: pd.DataFrame) -> pd.DataFrame:
@@ -196,19 +193,17 @@ def predict_frame(model: Any, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 class ContractModel:
-    """The pyfunc implementation: the fitted estimator behind the documented output columns."""
+    """The pyfunc implementation: the fitted estimator behind the documented input checks and
+    output columns."""
 
     def __init__(self, model: Any, numeric_columns: list[str], categorical_columns: list[str]):
         self.model = model
         self.numeric_columns = list(numeric_columns)
         self.categorical_columns = list(categorical_columns)
 
-    def predict(self, model_input: pd.DataFrame, params: dict[str, Any] | None = None):
-        """`prediction` and `probability_<class>` columns for rows MLflow checked and typed."""
-        if not isinstance(model_input, pd.DataFrame):
-            model_input = pd.DataFrame(model_input)
-        check_numeric_values(model_input, self.numeric_columns)
-        rows = missing_as_nan(model_input, self.categorical_columns)
+    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """`prediction` and `probability_<class>` columns, for rows the contract accepts."""
+        rows = validate_rows(model_input, self.numeric_columns, self.categorical_columns)
         return predict_frame(self.model, rows)
 
     def get_raw_model(self) -> Any:
@@ -288,6 +283,79 @@ def _load_pyfunc(path: str, model_config: Any = None) -> ContractModel:
     with open(os.path.join(path, sklearn_conf["pickled_model"]), "rb") as file:
         model = pickle.load(file)  # our own cloudpickle artifact, loaded as mlflow.sklearn does
     return ContractModel(model, conf["numeric_columns"], conf["categorical_columns"])
+
+
+def _as_frame(rows: Any) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        return rows
+    try:
+        return pd.DataFrame(rows)
+    except (TypeError, ValueError) as error:
+        raise MlflowException.invalid_parameter_value(
+            f"the model takes a table of rows with named columns, got {type(rows).__name__}: "
+            f"{error}"
+        ) from error
+
+
+def _numeric_values(column: str, values: pd.Series) -> pd.Series:
+    """`values` as float64 with NaN for nulls, or the contract's refusal naming `column`."""
+    if pd.api.types.is_bool_dtype(values):
+        problems = pd.Series(_BOOLEAN, index=values.index).where(values.notna())
+    elif pd.api.types.is_integer_dtype(values):
+        too_big = (values.abs() > _EXACT_INT).fillna(False).astype(bool)
+        problems = pd.Series(_TOO_BIG, index=values.index).where(too_big)
+    elif pd.api.types.is_float_dtype(values):
+        floats = values.to_numpy(dtype="float64", na_value=np.nan)
+        problems = pd.Series(_INFINITE, index=values.index).where(np.isinf(floats))
+    else:  # object, string, categorical, dates...: one value at a time
+        problems = pd.Series([_problem(v) for v in values.astype(object)], index=values.index)
+    _refuse(column, values, problems)
+    if pd.api.types.is_numeric_dtype(values):
+        floats = values.to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        floats = np.array([np.nan if _is_null(v) else float(v) for v in values.astype(object)])
+    return pd.Series(floats, index=values.index, dtype="float64")
+
+
+def _problem(value: Any) -> str | None:
+    """Why a numeric column cannot hold `value`, or None when it can."""
+    if _is_null(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return _BOOLEAN
+    if isinstance(value, (str, bytes)):
+        try:
+            float(value)
+        except ValueError:
+            return _NOT_A_NUMBER
+        return _NUMBER_AS_TEXT
+    if isinstance(value, numbers.Integral):
+        return _TOO_BIG if abs(int(value)) > _EXACT_INT else None
+    if isinstance(value, numbers.Real):
+        return _INFINITE if math.isinf(float(value)) else None
+    return _OTHER
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
+
+
+def _refuse(column: str, values: pd.Series, problems: pd.Series) -> None:
+    """Raise for the most telling problem any row of `column` has, if any."""
+    for problem in _PROBLEMS:
+        positions = np.flatnonzero((problems == problem).to_numpy())
+        if len(positions):
+            first = positions[0]
+            value, row = _plain(values.iloc[first]), _plain(values.index[first])
+            raise MlflowException.invalid_parameter_value(
+                f"column {column!r} must hold numbers or nulls; got {value!r}, "
+                f"{problem}, in {len(positions)} of {len(values)} row(s) (first at row {row!r})"
+            )
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, so messages show `inf`, not `np.float64`."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _label_type(labels: np.ndarray) -> DataType:

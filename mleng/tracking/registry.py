@@ -87,8 +87,9 @@ def log_model_contract(
 
     One `model.pkl` (cloudpickle, not skops: skops refuses common fitted pipelines) serves two
     flavours: `sklearn` for native use and `python_function` for the contract described in
-    `mleng.tracking.contract` (labels and `probability_<class>` columns, a signature typed from
-    the training column roles). The `mleng` package travels with the model (`code_paths`) so
+    `mleng.tracking.contract` (labels and `probability_<class>` columns out; raw rows in, checked
+    by the model itself against the training column roles recorded in MLmodel, so the signature
+    declares the output only). The `mleng` package travels with the model (`code_paths`) so
     custom transformers and the contract's loader import anywhere. Requirements are pinned:
     inferring them costs seconds per model.
     """
@@ -100,9 +101,7 @@ def log_model_contract(
             flavor=contract,
             sk_model=model,
             spec=spec,
-            signature=contract.build_signature(
-                model, train_features, numeric_columns, categorical_columns
-            ),
+            signature=contract.build_signature(model),
             input_example=contract.example_rows(
                 train_features, numeric_columns, categorical_columns
             ),

@@ -2,42 +2,12 @@
 
 import gzip
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from mleng.card import DatasetCard
 from mleng.data.loading import infer_feature_columns, load_dataset
 from mleng.errors import DataError
-
-
-def card_for(path, **overrides) -> DatasetCard:
-    values = {
-        "name": "toy",
-        "path": str(path),
-        "target": "y",
-        "task": "binary",
-        "model_name": "toy",
-    }
-    values.update(overrides)
-    return DatasetCard.model_validate(values)
-
-
-@pytest.fixture
-def toy_csv(tmp_path):
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "x": rng.normal(size=200),
-            "n": rng.integers(0, 5, size=200),
-            "c": rng.choice(["a", "b", "c"], size=200),
-            "when": pd.date_range("2020-01-01", periods=200, freq="D").astype(str),
-            "y": rng.choice(["yes", "no"], size=200, p=[0.3, 0.7]),
-        }
-    )
-    path = tmp_path / "toy.csv"
-    frame.to_csv(path, index=False)
-    return path
+from tests.helpers import toy_card as card_for
 
 
 def test_missing_file_names_the_path_and_the_card_field(tmp_path):

@@ -14,28 +14,7 @@ from mleng.data.split import (
 )
 from mleng.errors import DataError
 from tests.helpers import ADULT
-
-
-def card_for(path, **overrides) -> DatasetCard:
-    values = {"name": "toy", "path": str(path), "target": "y", "task": "binary", "model_name": "t"}
-    return DatasetCard.model_validate(values | overrides)
-
-
-@pytest.fixture
-def toy_csv(tmp_path):
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {
-            "x": rng.normal(size=2000),
-            "n": rng.integers(0, 5, size=2000),
-            "c": rng.choice(["a", "b", "c"], size=2000),
-            "when": pd.date_range("2020-01-01", periods=2000, freq="D").astype(str),
-            "y": rng.choice(["yes", "no"], size=2000, p=[0.3, 0.7]),
-        }
-    )
-    path = tmp_path / "toy.csv"
-    frame.to_csv(path, index=False)
-    return path
+from tests.helpers import toy_card as card_for
 
 
 def split_keys(frame, card):

@@ -92,6 +92,35 @@ def mixed_rows(requests: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+def csv_rows(requests: pd.DataFrame, folder: Path) -> pd.DataFrame:
+    """Request rows written to CSV and read back with plain `pd.read_csv`, as a user scores a
+    file: `age`, `fnlwgt`, `education-num` int64, `hours-per-week` float64 (a fraction),
+    `capital-gain` float64 with NaN (an empty cell), `workclass` with a missing category."""
+    rows = requests.copy()
+    rows["hours-per-week"] = rows["hours-per-week"].astype("float64")
+    rows.loc[1, "hours-per-week"] = 37.5
+    rows["capital-gain"] = rows["capital-gain"].astype("float64")
+    rows.loc[2, "capital-gain"] = np.nan
+    rows.loc[3, "workclass"] = np.nan
+    path = folder / f"rows-{time.time_ns()}.csv"
+    rows.to_csv(path, index=False)
+    read = pd.read_csv(path)
+    assert {read[c].dtype.name for c in ("age", "fnlwgt", "education-num")} == {"int64"}
+    assert read["hours-per-week"].dtype == "float64" and read["capital-gain"].isna().sum() == 1
+    return read
+
+
+def native_frame(model: Any, rows: pd.DataFrame) -> pd.DataFrame:
+    """What the fitted estimator itself answers on `rows`, in the contract's output columns,
+    built without the contract module."""
+    out = pd.DataFrame({"prediction": np.asarray(model.predict(rows))}, index=rows.index)
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(rows)
+        for position, label in enumerate(model.classes_):
+            out[f"probability_{label}"] = proba[:, position]
+    return out
+
+
 def json_records(rows: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows as JSON-ready records: exact Python numbers (ints stay ints), None for nulls."""
     return [{k: _plain(v) for k, v in record.items()} for record in rows.to_dict("records")]
