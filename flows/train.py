@@ -28,6 +28,7 @@ from mleng.reports.summary import (
 from mleng.search.engine import EarlyStopping, Trial, TrialResult, run_search, select_best
 from mleng.tracking.datasets import digest_keys
 from mleng.tracking.lineage import describe_lineage
+from mleng.tracking.runs import run_url
 from mleng.training.cv import FoldSetup
 from mleng.training.threshold import describe_decision_rule
 from tasks.assessment import assess_model, publish_model_card
@@ -48,6 +49,7 @@ from tasks.training import (
     evaluate_trial,
     measure_latency,
     refit_best,
+    trial_run_name,
     tune_decision_threshold,
 )
 
@@ -102,6 +104,7 @@ def train(
         summary = TrainSummary(
             card_name=card.name, metric=card.metric, experiment_id=context.experiment_id,
             parent_run_id=context.run_id, tracking_uri=context.client.tracking_uri,
+            run_url=run_url(context.client.tracking_uri, context.experiment_id, context.run_id),
         )  # fmt: skip
         search = card.search.model_dump(include={"budget", "strategy", "cv_folds", "max_rows"})
         context.log(
@@ -123,6 +126,7 @@ def train(
             frame, columns, data_warnings = check_data(
                 context, frame, infer_feature_columns(frame, card)
             )
+            summary.data_warnings = [finding.message for finding in data_warnings]
 
         with timed(seconds, "split"):
             split = split_data(context, frame, columns)
@@ -159,6 +163,12 @@ def train(
                 tags={"search.stopped_early": str(stopped_early).lower()},
             )
             best = select_best(results)
+            context.log(
+                tags={
+                    "search.best_family": best.trial.family,
+                    "search.best_trial": trial_run_name(best.trial),
+                }
+            )
             summary.best_family = best.trial.family
             summary.search = describe_search(card.search, len(results))
             summary.best_per_family = summarize_families(results, card.lower_is_better)
@@ -206,6 +216,10 @@ def train(
                 version.aliases,
             )
             summary.decision, summary.reason = decision.label, decision.reason
+            summary.checks = [
+                f"{check.name}: {'passed' if check.passed else 'failed'}: {check.detail}"
+                for check in decision.checks
+            ]
             publish_model_card(context, summary, model, evidence, assessment, decision)
 
         return finish_run(context, summary, seconds)
@@ -221,7 +235,11 @@ def finish_run(
         markdown, key="train-summary", description=f"Training summary for {summary.card_name}"
     )
     context.log_text(markdown, "summary.md")
-    context.log(metrics={f"stage_seconds_{k}": v for k, v in seconds.items()})
+    # The summary is the run's description in the MLflow UI (its note).
+    context.log(
+        metrics={f"stage_seconds_{k}": v for k, v in seconds.items()},
+        tags={"mlflow.note.content": markdown},
+    )
     return summary
 
 

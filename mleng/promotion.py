@@ -75,6 +75,10 @@ class PromotionDecision:
         verdict = "all gate checks passed" if not failed else "failed gate checks"
         return f"{verdict}: " + "; ".join(f"{check.name}: {check.detail}" for check in shown)
 
+    def withdraw(self, check: GateCheck) -> PromotionDecision:
+        """The same decision with one more failed check: not promoted."""
+        return PromotionDecision(False, [*self.checks, check], self.comparison, self.hold)
+
     def as_tags(self) -> dict[str, Any]:
         """Flat tags for the run and the model version."""
         tags: dict[str, Any] = {"promotion.decision": self.label, "promotion.reason": self.reason}

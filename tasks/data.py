@@ -48,7 +48,7 @@ def validate_data(context: RunContext, frame: pd.DataFrame) -> ValidationReport:
     suite_path = resolve_expectations_path(card)
     report = validate_frame(frame, load_suite(suite_path), source=str(card.path))
     context.publish_markdown(
-        render_validation_markdown(report), "data-validation", f"Validation of {card.path}",
+        render_validation_markdown(report), "data-validation", f"Validation of {card.display_path}",
         "data_validation/report.md",
     )  # fmt: skip
     context.log_text(render_validation_html(report), "data_validation/report.html")
@@ -57,7 +57,7 @@ def validate_data(context: RunContext, frame: pd.DataFrame) -> ValidationReport:
         metrics={"data_rows": report.n_rows, "data_expectations_failed": len(report.failures)},
         tags={
             "data.validation": "passed" if report.success else "failed",
-            "data.suite": str(suite_path),
+            "data.suite": suite_path.name,
         },
     )
     raise_for_failures(report, suite_path)

@@ -41,7 +41,7 @@ def check_data(
     card = context.card
     checks = run_data_checks(frame, card, columns, context.seed)
     context.publish_markdown(
-        checks.render_markdown(), "data-report", f"Data report for {card.path}",
+        checks.render_markdown(), "data-report", f"Data report for {card.display_path}",
         "data_report/report.md",
     )  # fmt: skip
     context.log_json(checks.to_dict(), "data_report/report.json")

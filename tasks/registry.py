@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from sklearn.base import BaseEstimator
 
 from mleng.data.split import SplitData
-from mleng.promotion import PromotionDecision
+from mleng.promotion import GateCheck, PromotionDecision
 from mleng.tracking import registry, versions
 from mleng.tracking.lineage import Lineage
 from tasks.context import RunContext
@@ -26,6 +26,27 @@ def find_unchanged_champion(context: RunContext, lineage: Lineage) -> str | None
     return version if lineage.matches(tags) else None
 
 
+def recheck_champion(context: RunContext, decision: PromotionDecision) -> PromotionDecision:
+    """The decision, withdrawn if the champion moved since this run compared against it: two
+    runs on one model (a scheduled and a manual one) must not promote past each other."""
+    if not decision.promote:
+        return decision
+    current = registry.find_alias_version(
+        context.client, context.card.model_name, registry.CHAMPION
+    )
+    compared = decision.comparison.champion_version if decision.comparison else None
+    if current == compared:
+        return decision
+    return decision.withdraw(
+        GateCheck(
+            "champion_unchanged",
+            False,
+            f"the champion moved from {compared or 'none'} to v{current} during this run, which "
+            "compared against the old one; rerun to compare against the new champion",
+        )
+    )
+
+
 @task(cache_policy=NO_CACHE)
 def register_model(
     context: RunContext,
@@ -39,13 +60,17 @@ def register_model(
     `facts` (test metrics, lineage digests) become version tags beside the decision's.
     """
     card, columns = context.card, split.columns
+    decision = recheck_champion(context, decision)
     model_uri = registry.log_model_contract(
-        context.run_id, model, split.train_x, columns.numeric, columns.categorical
+        context.run_id, model, split.train_x, columns.numeric, columns.categorical, card.model_name
     )
     tags = {**decision.as_tags(), "mleng.run_id": context.run_id, "mleng.metric": card.metric}
     tags = {key: str(value) for key, value in {**tags, **facts}.items()}
     version = registry.register_version(
         context.client, model_uri, card.model_name, context.run_id, tags
+    )
+    registry.describe_version(
+        context.client, card.model_name, version, f"{decision.label}: {decision.reason}"
     )
     registry.set_alias(context.client, card.model_name, registry.CHALLENGER, version)
     aliases = [registry.CHALLENGER]

@@ -124,6 +124,18 @@ class DatasetCard(StrictModel):
         return self
 
     @property
+    def display_path(self) -> str:
+        """The data path as users see it: relative to the working folder when inside it, else
+        the file name, so no machine's absolute paths end up in tags, reports or the UIs."""
+        path = Path(self.path)
+        if not path.is_absolute():
+            return str(path)
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            return path.name
+
+    @property
     def lower_is_better(self) -> bool:
         """Whether the primary metric improves downwards (losses and errors)."""
         return self.metric in ("log_loss", "rmse", "mae")

@@ -12,19 +12,14 @@ from mleng.quality.bias import (
 )
 from mleng.quality.findings import Finding, PolicyOutcome, apply_policies
 from mleng.quality.group_metrics import ModelOutcomes
-from mleng.quality.leakage import (
-    LeakageReport,
-    apply_leakage_policy,
-    detect_leakage,
-    detect_split_overlap,
-    detect_temporal_overlap,
-)
+from mleng.quality.leakage import LeakageReport, apply_leakage_policy, detect_leakage
 from mleng.quality.markdown import (
     render_bias_markdown,
     render_data_report_markdown,
     render_findings_markdown,
     render_leakage_markdown,
 )
+from mleng.quality.overlap import detect_split_overlap, detect_temporal_overlap
 from mleng.quality.plots import plot_learning_curve, plot_missing_values
 from mleng.quality.report import DataReport, build_data_report
 

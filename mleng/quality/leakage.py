@@ -3,13 +3,14 @@
 Three ways it happens, each with its own detector: the target is a function of the features
 (a copy, a relabelling, a near-perfect single column or pair), the features hide the target
 (an id or code whose pattern maps to the label), or the features come from the future
-(declared known after the event, or recorded after the prediction time). Split leakage, rows
-shared by train and test or a temporal split whose periods overlap, is checked separately.
+(declared known after the event, or recorded after the prediction time). `detect_leakage`
+runs them all on one frame: copies and future features here, the held-out probes of ids, codes,
+columns and pairs in `mleng.quality.predictors`. Split leakage, rows shared by train and test or
+a temporal split whose periods overlap, compares two frames and lives in `mleng.quality.overlap`.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import asdict, dataclass, field
 
@@ -23,17 +24,8 @@ from mleng.data.loading import FeatureColumns
 from mleng.data.sampling import sample_rows
 from mleng.quality.columns import is_numeric_column, parse_times, to_float_array
 from mleng.quality.findings import Finding, apply_policies
-from mleng.quality.probes import (
-    ColumnScores,
-    LabelledSample,
-    ProbeData,
-    score_column,
-    score_columns_together,
-    score_id_patterns,
-    score_pair,
-    split_probe_data,
-)
-from mleng.quality.separation import detect_possible_future_features, detect_target_codes
+from mleng.quality.predictors import detect_predictive_columns
+from mleng.quality.probes import LabelledSample, split_probe_data
 from mleng.quality.size import encode_probe_target
 from mleng.reports.formatting import to_jsonable
 
@@ -136,21 +128,6 @@ def detect_target_copies(
     return findings
 
 
-def is_id_like(series: pd.Series, unique_ratio: float) -> bool:
-    """Text with mostly distinct values: an identifier whose characters can spell the label.
-
-    Numbers never count, however distinct: a whole-number measurement (an income, a weight) is
-    mostly unique too, and its order is signal, not a pattern of how ids were issued. Declared
-    ids (`id_columns`) are never features, so they cannot leak and are not checked.
-    """
-    if is_numeric_column(series) or pd.api.types.is_bool_dtype(series):
-        return False
-    if pd.api.types.is_datetime64_any_dtype(series):
-        return False
-    present = series.dropna()
-    return len(present) > 0 and present.nunique() / len(present) >= unique_ratio
-
-
 def list_window_columns(card: DatasetCard, columns: list[str]) -> set[str]:
     """Columns made by windowing the target (`<target>__<statistic>`, see `build_examples`).
 
@@ -162,138 +139,6 @@ def list_window_columns(card: DatasetCard, columns: list[str]) -> set[str]:
         return set()
     made = {f"{card.target}__{statistic}" for statistic in windows.statistics}
     return made & set(columns)
-
-
-def detect_text_ids(
-    data: ProbeData,
-    columns: list[str],
-    scores: dict[str, float],
-    metric: str,
-    settings: DataChecksSettings,
-    seed: int = 0,
-) -> list[Finding]:
-    """Text ids whose prefix, suffix, length or shape (or order) predicts the label."""
-    options = settings.leakage
-    findings = []
-    for column in [c for c in columns if is_id_like(data.train[c], options.id_unique_ratio)]:
-        pattern, score = score_id_patterns(data, column, options.tree_depth, seed)
-        if scores[column] >= options.min_single_feature_score and scores[column] >= score:
-            pattern, score = "order of its values", scores[column]
-        if score >= options.min_single_feature_score:
-            findings.append(
-                Finding(
-                    "id_encodes_target",
-                    (column,),
-                    {"pattern": pattern, metric: round(score, 4)},
-                    settings.policy_for("id_encodes_target"),
-                    f"Id-like column '{column}' hides the target: its {pattern} alone predicts "
-                    f"it with held-out {metric} {score:.3f}; drop it from the features and fix "
-                    "how ids are issued.",
-                )
-            )
-    return findings
-
-
-def detect_single_predictors(
-    columns: list[str], scores: dict[str, float], metric: str, settings: DataChecksSettings
-) -> list[Finding]:
-    """Columns that alone predict the target near perfectly on held-out rows."""
-    options = settings.leakage
-    return [
-        Finding(
-            "single_feature_predictor",
-            (column,),
-            {metric: round(scores[column], 4)},
-            settings.policy_for("single_feature_predictor"),
-            f"Column '{column}' alone predicts the target with held-out {metric} "
-            f"{scores[column]:.3f} (a depth-{options.tree_depth} tree); check it is known "
-            "before the prediction (data_checks.known_at) and not derived from the label, or drop "
-            "it; a row number or id belongs in id_columns.",
-        )
-        for column in columns
-        if scores[column] >= options.min_single_feature_score
-    ]
-
-
-def detect_pair_predictors(
-    data: ProbeData,
-    columns: list[str],
-    scores: dict[str, float],
-    metric: str,
-    settings: DataChecksSettings,
-    seed: int = 0,
-) -> list[Finding]:
-    """Pairs among the best-scoring columns that together predict the target near perfectly."""
-    options = settings.leakage
-    ranked = sorted(columns, key=lambda c: -np.nan_to_num(scores[c], nan=-1))
-    findings = []
-    for first, second in itertools.combinations(ranked[: options.pair_candidates], 2):
-        score = score_pair(data, first, second, options.tree_depth + 2, seed)
-        if score >= options.min_pair_score:
-            findings.append(
-                Finding(
-                    "feature_pair_predictor",
-                    (first, second),
-                    {metric: round(score, 4)},
-                    settings.policy_for("feature_pair_predictor"),
-                    f"Columns '{first}' and '{second}' together predict the target with held-out "
-                    f"{metric} {score:.3f}; check the target is not computed from them, or drop "
-                    "one.",
-                )
-            )
-    return findings
-
-
-def detect_predictive_columns(
-    data: ProbeData,
-    sample: LabelledSample,
-    columns: list[str],
-    settings: DataChecksSettings,
-    seed: int = 0,
-    exempt: frozenset[str] = frozenset(),
-) -> tuple[list[Finding], dict[str, float]]:
-    """Ids and codes hiding the label, then columns and pairs that predict it almost alone.
-
-    Each column gets at most one single-column finding, the most specific: an id, a code, a
-    near-perfect predictor, then a possible after-the-event value. `exempt` columns (the
-    target's windows) are scored and count in the all-columns score, but raise no finding.
-    """
-    options, metric = settings.leakage, sample.metric
-    scores = {column: score_column(data, column, options.tree_depth, seed) for column in columns}
-    whole = score_dominant_whole(data, columns, scores, settings, seed)
-    findings = detect_text_ids(data, unflagged(columns, [], exempt), scores, metric, settings, seed)
-    if data.task != "regression":
-        rest = unflagged(columns, findings, exempt)
-        findings += detect_target_codes(sample.frame, sample.target, rest, settings, seed)
-    rest = unflagged(columns, findings, exempt)
-    findings += detect_single_predictors(rest, scores, metric, settings)
-    rest = unflagged(columns, findings, exempt)
-    findings += detect_possible_future_features(sample, rest, ColumnScores(scores, whole), settings)
-    rest = unflagged(columns, findings, exempt)
-    findings += detect_pair_predictors(data, rest, scores, metric, settings, seed)
-    return findings, scores
-
-
-def unflagged(
-    columns: list[str], findings: list[Finding], exempt: frozenset[str] = frozenset()
-) -> list[str]:
-    """The columns neither exempt nor named by a finding yet, in order."""
-    flagged = {c for f in findings for c in f.columns} | exempt
-    return [c for c in columns if c not in flagged]
-
-
-def score_dominant_whole(
-    data: ProbeData,
-    columns: list[str],
-    scores: dict[str, float],
-    settings: DataChecksSettings,
-    seed: int = 0,
-) -> float:
-    """What all columns reach together, fitted only when one column alone is high enough to ask."""
-    options = settings.leakage
-    if not any(np.nan_to_num(scores[c], nan=-1) >= options.dominant_score for c in columns):
-        return float("nan")
-    return score_columns_together(data, columns, options.tree_depth + 3, seed)
 
 
 def find_date_columns(frame: pd.DataFrame, exclude: set[str]) -> list[str]:
@@ -424,83 +269,6 @@ def sample_labelled_rows(
         seed,
         stratify,
     )
-
-
-def hash_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """One 64-bit hash per row of the given columns, equal for equal rows."""
-    return pd.util.hash_pandas_object(frame[columns], index=False).to_numpy()
-
-
-def detect_split_overlap(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    columns: list[str],
-    settings: DataChecksSettings | None = None,
-) -> list[Finding]:
-    """Test rows whose `columns` also appear in a training row: the test score would be inflated."""
-    settings = settings or DataChecksSettings()
-    missing = [c for c in columns if c not in train.columns or c not in test.columns]
-    if missing:
-        raise ValueError(
-            f"columns {missing} are not in both train and test; pass columns present in both"
-        )
-    if len(test) == 0 or len(train) == 0:
-        return []
-    shared = np.isin(hash_rows(test, columns), hash_rows(train, columns))
-    count, share = int(shared.sum()), float(shared.mean())
-    if count == 0:
-        return []
-    over = share > settings.leakage.max_split_overlap
-    policy = settings.policy_for("split_overlap") if over else "warn"
-    return [
-        Finding(
-            "split_overlap",
-            (),
-            {
-                "shared_test_rows": count,
-                "share_of_test": round(share, 5),
-                "threshold": settings.leakage.max_split_overlap,
-            },
-            policy,
-            f"{count:,} test rows ({100 * share:.2f}%) also appear in the training data on columns "
-            f"{columns[:5]}{'...' if len(columns) > 5 else ''}; deduplicate before splitting "
-            "(or split by an entity id) so the test score measures unseen rows.",
-        )
-    ]
-
-
-def detect_temporal_overlap(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    timestamp_column: str,
-    settings: DataChecksSettings | None = None,
-) -> list[Finding]:
-    """For a temporal split: training rows dated after the first test row saw the future."""
-    settings = settings or DataChecksSettings()
-    train_times, test_times = (
-        parse_times(train[timestamp_column]),
-        parse_times(test[timestamp_column]),
-    )
-    if train_times.notna().sum() == 0 or test_times.notna().sum() == 0:
-        return []
-    first_test = test_times.min()
-    later = int((train_times > first_test).sum())
-    if later == 0:
-        return []
-    return [
-        Finding(
-            "temporal_overlap",
-            (timestamp_column,),
-            {
-                "train_rows_after_test_start": later,
-                "test_start": to_jsonable(first_test),
-                "train_end": to_jsonable(train_times.max()),
-            },
-            settings.policy_for("temporal_overlap"),
-            f"{later:,} training rows are dated after the first test row ({first_test}) in "
-            f"'{timestamp_column}'; split by time so every training row precedes every test row.",
-        )
-    ]
 
 
 def apply_leakage_policy(

@@ -32,7 +32,9 @@ def gather_model_card_facts(
         model_name=summary.model_name,
         version=summary.model_version,
         task=card.task,
-        data=model_card.DataFacts(str(card.path), summary.rows, summary.validation),
+        data=model_card.DataFacts(
+            card.display_path, summary.rows, summary.validation, summary.data_warnings
+        ),
         features=describe_decision(card, model)
         + model_card.describe_pipeline(unwrap_pipeline(model)),
         search=model_card.SearchFacts(

@@ -30,6 +30,9 @@ class TrainSummary:
     experiment_id: str = ""
     parent_run_id: str = ""
     tracking_uri: str = ""
+    run_url: str = ""
+    data_warnings: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -56,8 +59,20 @@ def render_summary_markdown(summary: TrainSummary) -> str:
             f"| registered model | {summary.model_name} v{summary.model_version} "
             f"(aliases: {', '.join(summary.aliases) or '-'}) |"
         ),
-        f"| promotion | {summary.decision}: {summary.reason} |",
-        f"| MLflow parent run | {summary.parent_run_id} (experiment {summary.experiment_id}) |",
+        f"| promotion | {summary.decision} |",
+        (
+            f"| MLflow parent run | [{summary.parent_run_id}]({summary.run_url}) "
+            f"(experiment {summary.experiment_id}) |"
+        ),
+        "",
+        "## Promotion",
+        f"**{summary.decision}**: {summary.reason}"
+        if not summary.checks
+        else f"**{summary.decision}**; every check of the gate:",
+        "",
+        *(f"- {check}" for check in summary.checks),
+        *(["", "## Data warnings", ""] if summary.data_warnings else []),
+        *(f"- {warning}" for warning in summary.data_warnings),
         "",
         f"## Baselines (test {summary.metric})",
         "| baseline | value |",

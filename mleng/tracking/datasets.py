@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import warnings
 from pathlib import Path
 
 import mlflow
@@ -27,7 +28,13 @@ def build_dataset_input(
     rows: pd.DataFrame, name: str, source: str, target: str, context: str, digest: str
 ) -> DatasetInput:
     """One dataset input of a run, with its context (`training` or `test`) as MLflow's tag."""
-    dataset = mlflow.data.from_pandas(rows, source=source, targets=target, name=name, digest=digest)
+    # MLflow warns that integer columns cannot hold missing values (this schema only describes
+    # the logged rows) and that a local path could be several kinds of source: neither applies.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            rows, source=source, targets=target, name=name, digest=digest
+        )
     return DatasetInput(
         dataset=dataset._to_mlflow_entity(),
         tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)],

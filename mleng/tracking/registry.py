@@ -8,6 +8,7 @@ answer (`RegistryError`).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
+from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from mleng.errors import RegistryError
 from mleng.tracking import contract
@@ -82,8 +84,12 @@ def log_model_contract(
     train_features: pd.DataFrame,
     numeric_columns: list[str],
     categorical_columns: list[str],
+    name: str = "model",
 ) -> str:
     """Log the fitted estimator under `run_id` with its serving contract; return the model URI.
+
+    `name` is the logged model's name in the MLflow UI (the flow passes the registered name, so
+    logged models are told apart across experiments).
 
     One `model.pkl` (cloudpickle, not skops: skops refuses common fitted pipelines) serves two
     flavours: `sklearn` for native use and `python_function` for the contract described in
@@ -97,7 +103,7 @@ def log_model_contract(
     with mlflow.start_run(run_id=run_id):
         info = Model.log(
             artifact_path=None,
-            name="model",
+            name=name,
             flavor=contract,
             sk_model=model,
             spec=spec,
@@ -142,8 +148,28 @@ def register_version(
             name,
             description="Registered by mleng; see the version tags for each promotion decision.",
         )
-    version = client.create_model_version(name, model_uri, run_id=run_id, tags=tags)
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
+    version = client.create_model_version(
+        name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+    )
+    if model_id is not None:
+        link_logged_model(client, model_id, name, str(version.version))
     return str(version.version)
+
+
+def describe_version(client: MlflowClient, name: str, version: str, text: str) -> None:
+    """The version's description in the registry UI: its decision and why."""
+    client.update_model_version(name, version, description=text[:5000])
+
+
+def link_logged_model(client: MlflowClient, model_id: str, name: str, version: str) -> None:
+    """Record the version on the logged model, as `mlflow.register_model` does, so the model's
+    page and the run's "Registered models" column show it registered instead of offering to
+    register it again."""
+    logged = client.get_logged_model(model_id)
+    links = json.loads(logged.tags.get(MLFLOW_MODEL_VERSIONS, "[]"))
+    links.append({"name": name, "version": version})
+    client.set_logged_model_tags(model_id, {MLFLOW_MODEL_VERSIONS: json.dumps(links)})
 
 
 def find_alias_version(

@@ -120,8 +120,8 @@ def end_run(client: MlflowClient, run_id: str, status: str = "FINISHED") -> None
     client.set_terminated(run_id, status=status)
 
 
-def run_url(
-    client: MlflowClient, experiment_id: str, run_id: str, ui_base: str = "http://127.0.0.1:5000"
-) -> str:
-    """The address of a run in the MLflow UI."""
-    return f"{ui_base}/#/experiments/{experiment_id}/runs/{run_id}"
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """The address of a run in the MLflow UI: on the tracking server itself, or where the README's
+    `mlflow ui` command serves a local store."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith("http") else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"

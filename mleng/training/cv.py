@@ -15,7 +15,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import KFold, PredefinedSplit, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
 
-from mleng.assessment.shift import select_validation_rows
+from mleng.assessment.validation_rows import select_validation_rows
 from mleng.card import DatasetCard
 from mleng.data.loading import FeatureColumns
 from mleng.data.split import window_gap

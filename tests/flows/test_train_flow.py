@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,25 @@ def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champi
     assert versions == ["1"] and aliases == {"champion": "1", "challenger": "1"}
     version = client.get_model_version("adult-test", "1")
     assert version.tags["promotion.decision"] == "promoted"
+
+    # What the MLflow UI shows: the logged model knows its version, a trial's duration covers
+    # its work, metric names have no spaces, the run and the version say what they are.
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.name == "adult-test"
+    assert {"name": "adult-test", "version": "1"} in json.loads(logged.tags["mlflow.modelVersions"])
+    for run in children:
+        duration_ms = run.info.end_time - run.info.start_time
+        assert duration_ms >= 1000 * run.data.metrics["wall_seconds"] - 5
+    assert not [name for name in metrics if " " in name]
+    assert parent.data.tags["mlflow.note.content"].startswith("# Training summary")
+    assert parent.data.tags["search.best_family"] == summary.best_family
+    assert version.description.startswith("promoted: all gate checks passed")
+    card_text = Path(
+        client.download_artifacts(summary.parent_run_id, "model_card.md", str(adult_card.parent))
+    ).read_text()
+    if metrics["data_findings_warn"] > 0:
+        assert "no findings" not in card_text.split("Data findings:")[1].split("##")[0]
+    assert str(adult_card.parent) not in card_text  # no absolute path of this machine
 
     raw_rows = pd.read_csv(adult_card.parent / "adult_sample.csv").drop(columns=["class"]).head(50)
     model = mlflow.pyfunc.load_model("models:/adult-test@champion")
@@ -175,7 +195,8 @@ def test_weekly_co2_series_trains_on_windows_with_a_gap_before_the_test_weeks(
 
     summary = train(card_path=str(card_path), budget=3, seed=0, bootstrap_resamples=200)
     model = mlflow.pyfunc.load_model("models:/co2-weekly@champion")
-    inputs = {spec.name for spec in model.metadata.get_input_schema().inputs}
+    contract = model.metadata.flavors["python_function"]["mleng_contract"]
+    inputs = [*contract["numeric_columns"], *contract["categorical_columns"]]
     assert inputs and all(name.startswith("co2__") for name in inputs)
     # 2,100 windows: 420 test weeks, 52 left out as the gap, the rest to train.
     assert summary.rows == {"train": 2100 - 420 - 52, "test": 420}

@@ -75,6 +75,24 @@ def test_register_model_leaves_the_champion_where_it_was_when_not_promoted(
     assert client.get_run(second.run_id).data.tags["promotion.decision"] == "kept_champion"
 
 
+def test_a_run_that_compared_against_an_older_champion_never_moves_the_alias_past_a_newer_one(
+    card, open_context, client: MlflowClient, split, fitted_model
+):
+    """Two runs start with no champion; the first promotes; the second, whose gate saw no
+    champion, is registered as challenger only, its reason naming the move."""
+    first, second = open_context(card, run_name="first"), open_context(card, run_name="second")
+    register_model.fn(first, fitted_model, split, PROMOTE, {})
+
+    late = register_model.fn(second, fitted_model, split, PROMOTE, {})
+
+    assert late.aliases == ("challenger",)
+    assert aliases_of(client, "adult-test") == {"challenger": "2", "champion": "1"}
+    version = client.get_model_version("adult-test", "2")
+    assert version.tags["promotion.decision"] == "kept_champion"
+    assert "champion moved from none to v1" in version.tags["promotion.check.champion_unchanged"]
+    assert version.description.startswith("kept_champion: failed gate checks")
+
+
 def test_find_unchanged_champion_returns_none_without_a_champion(context):
     lineage = describe_lineage(context.card, "d1", SEED)
     assert find_unchanged_champion.fn(context, lineage) is None

@@ -1,5 +1,4 @@
-"""Adversarial validation: a calibrated permutation test of shift, its drivers, and shift-aware
-validation rows."""
+"""Adversarial validation: a calibrated permutation test of shift and its drivers."""
 
 from __future__ import annotations
 
@@ -16,7 +15,6 @@ from mleng.assessment.shift import (
     encode_shift_features,
     render_shift_markdown,
     sample_in_proportion,
-    select_validation_rows,
 )
 from mleng.data.loading import FeatureColumns
 from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC
@@ -99,38 +97,6 @@ def test_same_seed_gives_the_same_report() -> None:
     first = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
     again = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
     assert first.to_dict() == again.to_dict()
-
-
-def test_selected_validation_rows_resemble_current_rows_more_than_random_rows() -> None:
-    reference = make_rows(600, 11).set_index(pd.Index(np.arange(600) * 3 + 7))
-    current = make_rows(300, 12, x2_shift=1.5)
-    chosen = select_validation_rows(reference, current, COLUMNS, fraction=0.2)
-    assert len(chosen) == 120 and chosen.isin(reference.index).all()
-    assert chosen.is_monotonic_increasing
-    random_rows = reference.sample(120, random_state=0)
-    assert reference.loc[chosen, "x2"].mean() > random_rows["x2"].mean() + 0.8
-    # Columns without a shift are not distorted by the selection.
-    assert abs(reference.loc[chosen, "x1"].mean() - reference["x1"].mean()) < 0.3
-
-
-def test_select_validation_rows_needs_exactly_one_valid_size() -> None:
-    reference, current = make_rows(60, 13), make_rows(30, 14)
-    with pytest.raises(ValueError, match="exactly one"):
-        select_validation_rows(reference, current, COLUMNS)
-    with pytest.raises(ValueError, match="exactly one"):
-        select_validation_rows(reference, current, COLUMNS, fraction=0.1, n=5)
-    with pytest.raises(ValueError, match="between 0 and 1"):
-        select_validation_rows(reference, current, COLUMNS, fraction=1.5)
-    with pytest.raises(ValueError, match="cannot select"):
-        select_validation_rows(reference, current, COLUMNS, n=61)
-    chosen = select_validation_rows(reference, current, COLUMNS, n=7)
-    assert len(chosen) == 7
-
-
-def test_duplicate_reference_index_is_refused() -> None:
-    reference = make_rows(40, 15).set_index(pd.Index([0] * 40))
-    with pytest.raises(ValueError, match="duplicates"):
-        select_validation_rows(reference, make_rows(20, 16), COLUMNS, n=5)
 
 
 def test_encoding_gives_new_levels_a_code_and_turns_bad_numbers_into_missing() -> None:

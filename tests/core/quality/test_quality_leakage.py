@@ -1,5 +1,5 @@
 """Leakage detectors: copies, near-perfect columns and pairs, ids hiding the label, future
-features, split overlap."""
+features."""
 
 from __future__ import annotations
 
@@ -8,11 +8,7 @@ import pandas as pd
 import pytest
 
 from mleng.card import DataChecksSettings
-from mleng.quality import (
-    detect_leakage,
-    detect_split_overlap,
-    detect_temporal_overlap,
-)
+from mleng.quality import detect_leakage
 from mleng.quality.columns import resolve_feature_columns
 from mleng.quality.leakage import detect_future_features, measure_mapping_purity
 from mleng.quality.markdown import render_leakage_markdown
@@ -147,29 +143,6 @@ def test_dates_later_than_the_prediction_time_are_recorded_after_prediction() ->
         "closed_on": "recorded_after_prediction",
         "noise": "recorded_after_prediction",
     }
-
-
-def test_split_overlap_counts_test_rows_seen_in_training_and_tolerates_a_few() -> None:
-    frame = base_frame()
-    train, test = frame.iloc[:1000], frame.iloc[1000:]
-    assert detect_split_overlap(train, test, list(frame.columns)) == []
-    few = pd.concat([test, train.head(2)])
-    many = pd.concat([test, train.head(100)])
-    assert detect_split_overlap(train, few, list(frame.columns))[0].policy == "warn"
-    (finding,) = detect_split_overlap(train, many, list(frame.columns))
-    assert finding.policy == "fail" and finding.evidence["shared_test_rows"] == 100
-
-
-def test_split_overlap_needs_columns_present_in_both() -> None:
-    with pytest.raises(ValueError, match="not in both"):
-        detect_split_overlap(base_frame(), base_frame().drop(columns="x"), ["x"])
-
-
-def test_temporal_overlap_is_flagged_when_training_rows_follow_the_first_test_row() -> None:
-    frame = base_frame(100).assign(t=pd.date_range("2023-01-01", periods=100, freq="D"))
-    assert detect_temporal_overlap(frame.iloc[:80], frame.iloc[80:], "t") == []
-    (finding,) = detect_temporal_overlap(frame.iloc[:80], frame.iloc[70:], "t")
-    assert finding.evidence["train_rows_after_test_start"] == 9
 
 
 def test_multiclass_and_tiny_frames_run_without_errors() -> None:

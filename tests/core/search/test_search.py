@@ -11,6 +11,7 @@ import pytest
 
 from mleng.card import ParamSpec
 from mleng.errors import SearchError
+from mleng.search.candidates import fine_box
 from mleng.search.engine import (
     MIN_COARSE,
     STRATEGIES,
@@ -21,11 +22,7 @@ from mleng.search.engine import (
     run_search,
     select_best,
 )
-from mleng.search.fine import (
-    FineSettings,
-    fine_box,
-    fine_progress,
-)
+from mleng.search.fine import FineSettings, fine_progress
 from mleng.search.space import encode_params
 from tests.search_helpers import SIX_PARAMETERS, float_param, int_param
 

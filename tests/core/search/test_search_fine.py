@@ -1,4 +1,4 @@
-"""Fine-stage building blocks: sharing trials among families, the box, and the surrogate."""
+"""Fine-stage building blocks: sharing trials among families, and the surrogate."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from mleng.search.fine import allocate_fine_trials, count_exploration_trials, search_box
+from mleng.search.fine import allocate_fine_trials, count_exploration_trials
 from mleng.search.surrogate import (
     PER_DIMENSION_MIN_OBSERVATIONS,
     PerDimensionSurrogate,
@@ -47,13 +47,6 @@ def test_surrogate_is_not_fitted_to_scores_that_carry_no_information() -> None:
     points = np.random.default_rng(0).random((10, 3))
     assert fit_surrogate(points, np.full(10, 0.7)) is None
     assert fit_surrogate(points[:2], np.array([0.1, 0.2])) is None
-
-
-def test_search_box_spans_the_top_points_plus_margin_inside_the_unit_cube() -> None:
-    points = np.array([[0.1, 0.5], [0.2, 0.55], [0.9, 0.0], [0.95, 0.99]])
-    lower, upper = search_box(points, np.array([3.0, 2.0, 1.0, 0.0]), n_top=2, margin=0.15)
-    np.testing.assert_allclose(lower, [0.0, 0.35])
-    np.testing.assert_allclose(upper, [0.35, 0.70])
 
 
 def test_surrogate_learns_a_length_scale_per_parameter_once_it_has_enough_results() -> None:

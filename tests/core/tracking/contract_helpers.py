@@ -10,12 +10,11 @@ from typing import Any
 import mlflow
 import numpy as np
 import pandas as pd
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import FixedThresholdClassifier
 
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
 from mleng.tracking import registry
+from mleng.training.threshold import freeze_with_threshold
 from tests.helpers import ADULT, ADULT_CATEGORICAL, ADULT_NUMERIC
 
 POSITIVE = ">50K"
@@ -44,15 +43,8 @@ def fit_pipeline(features: pd.DataFrame, target: pd.Series):
 
 
 def fit_thresholded(pipeline, features: pd.DataFrame, target: pd.Series):
-    """The pipeline deciding `>50K` from probability 0.3, in the shape a tuned threshold ships
-    (`mleng.training.threshold`): nothing refitted, the fit only reads the classes."""
-    wrapper = FixedThresholdClassifier(
-        FrozenEstimator(pipeline),
-        threshold=THRESHOLD,
-        pos_label=POSITIVE,
-        response_method="predict_proba",
-    )
-    return wrapper.fit(features, target)
+    """The pipeline deciding `>50K` from probability 0.3, as a tuned threshold ships it."""
+    return freeze_with_threshold(pipeline, THRESHOLD, POSITIVE, features, target)
 
 
 def log_to_store(folder: Path, models: dict[str, Any], features: pd.DataFrame) -> dict[str, str]:
