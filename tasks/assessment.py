@@ -11,6 +11,7 @@ from mleng.assessment.assess import Assessment, TestEvidence
 from mleng.assessment.assess import assess_model as assess_in_core
 from mleng.data.split import SplitData
 from mleng.promotion import PromotionDecision
+from mleng.reports.embedding import embed_figures, render_html_page, render_png
 from mleng.reports.facts import gather_model_card_facts
 from mleng.reports.model_card import render_model_card
 from mleng.reports.summary import TrainSummary
@@ -30,6 +31,10 @@ def assess_model(
     coverage; figures go under plots/, numbers to the run's metrics."""
     assessment = assess_in_core(context.card, model, evidence, results, split, context.seed)
     assessment.figure_paths = context.log_figures(assessment.figures)
+    assessment.figure_images = {
+        path: render_png(assessment.figures[name])
+        for name, path in zip(assessment.figures, assessment.figure_paths.values(), strict=True)
+    }
     context.log(metrics=assessment.metrics)
     return assessment
 
@@ -46,6 +51,9 @@ def publish_model_card(
     """The model card as a Prefect artifact `model-card` and an MLflow artifact `model_card.md`."""
     facts = gather_model_card_facts(context.card, summary, model, evidence, assessment, decision)
     markdown = render_model_card(facts)
-    description = f"Model card for {summary.model_name} v{summary.model_version}"
-    context.publish_markdown(markdown, "model-card", description, "model_card.md")
+    title = f"Model card for {summary.model_name} v{summary.model_version}"
+    embedded = embed_figures(markdown, assessment.figure_images)
+    context.log_text(markdown, "model_card.md")
+    context.log_text(render_html_page(embedded, title), "model_card.html")
+    context.publish_prefect_markdown(embedded, "model-card", title)
     return markdown

@@ -66,8 +66,12 @@ class RunContext:
         self, markdown: str, key: str, description: str, artifact_file: str
     ) -> None:
         """The same markdown as a Prefect artifact `key` and an MLflow artifact `artifact_file`."""
-        create_markdown_artifact(markdown, key=key, description=description)
+        self.publish_prefect_markdown(markdown, key, description)
         self.log_text(markdown, artifact_file)
+
+    def publish_prefect_markdown(self, markdown: str, key: str, description: str) -> None:
+        """A Prefect markdown artifact `key` on the current flow run."""
+        create_markdown_artifact(markdown, key=key, description=description)
 
     def start_child_run(self, run_name: str, tags: dict[str, str]) -> str:
         """A child run of the parent (a search trial), returning its id."""

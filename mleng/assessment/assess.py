@@ -34,7 +34,8 @@ class TestEvidence:
 @dataclass
 class Assessment:
     """The findings beyond test metrics: numbers for the gate, markdown for the card, figures
-    to log (by name), the metrics to record, and where the figures were logged (caption -> path)."""
+    to log (by name), the metrics to record, where the figures were logged (caption -> path) and
+    their PNG bytes by path, for pages that carry their own figures."""
 
     stable_share: float | None = None
     robustness_markdown: str = "not measured: the model has no numeric features"
@@ -44,6 +45,7 @@ class Assessment:
     figures: dict[str, Figure] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     figure_paths: dict[str, str] = field(default_factory=dict)
+    figure_images: dict[str, bytes] = field(default_factory=dict)
 
 
 def assess_model(

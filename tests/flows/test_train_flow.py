@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from mlflow import MlflowClient
+from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
 from mleng.cli import app
@@ -95,6 +98,15 @@ def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champi
     if metrics["data_findings_warn"] > 0:
         assert "no findings" not in card_text.split("Data findings:")[1].split("##")[0]
     assert str(adult_card.parent) not in card_text  # no absolute path of this machine
+    # The card's figures travel inside the pages the UIs show: HTML for MLflow, Prefect's markdown.
+    page = Path(
+        client.download_artifacts(summary.parent_run_id, "model_card.html", str(adult_card.parent))
+    ).read_text()
+    figures = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)"', page)
+    assert len(figures) >= 4 and 'src="plots/' not in page
+    assert all(base64.b64decode(figure).startswith(b"\x89PNG") for figure in figures)
+    prefect_card = Artifact.get("model-card")
+    assert prefect_card.data.count("](data:image/png;base64,") == len(figures)
 
     raw_rows = pd.read_csv(adult_card.parent / "adult_sample.csv").drop(columns=["class"]).head(50)
     model = mlflow.pyfunc.load_model("models:/adult-test@champion")
