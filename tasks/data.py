@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mleng.card import DatasetCard, load_card, resolve_expectations_path
 from mleng.data.loading import FeatureColumns, build_examples, load_dataset
-from mleng.data.split import SplitData, format_row_keys, split_dataset
+from mleng.data.split import SplitData, split_dataset
 from mleng.tracking import datasets
 from mleng.validation.report import (
     ValidationReport,
@@ -68,23 +68,6 @@ def validate_data(context: RunContext, frame: pd.DataFrame) -> ValidationReport:
 def split_data(context: RunContext, frame: pd.DataFrame, columns: FeatureColumns) -> SplitData:
     """Split by stable row keys (or time); log both sides as the run's dataset inputs and the
     training rows' keys, so later runs compare models only on rows neither trained on."""
-    card = context.card
-    split = split_dataset(frame, card, columns)
-    train_keys, test_keys = format_row_keys(split.train_keys), format_row_keys(split.test_keys)
-    inputs = [
-        datasets.build_dataset_input(
-            rows,
-            f"{card.name}-{side}",
-            str(card.path),
-            card.target,
-            side,
-            datasets.digest_keys(keys),
-        )
-        for rows, side, keys in [
-            (split.train_rows, "training", train_keys),
-            (split.test_rows, "test", test_keys),
-        ]
-    ]
-    context.client.log_inputs(context.run_id, datasets=inputs)
-    datasets.log_row_keys(context.client, context.run_id, train_keys)
+    split = split_dataset(frame, context.card, columns)
+    datasets.log_split(context.client, context.run_id, split, context.card)
     return split

@@ -16,6 +16,9 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+from mleng.card import DatasetCard
+from mleng.data.split import SplitData, format_row_keys
+
 TRAIN_KEYS_ARTIFACT = "split/train_keys.txt"
 
 
@@ -63,3 +66,20 @@ def select_unseen(test_keys: list[str], trained_on: set[str]) -> np.ndarray:
     return np.fromiter(
         (key not in trained_on for key in test_keys), dtype=bool, count=len(test_keys)
     )
+
+
+def log_split(client: MlflowClient, run_id: str, split: SplitData, card: DatasetCard) -> None:
+    """Both sides of the split as the run's dataset inputs (contexts `training` and `test`, each
+    with the digest of its row keys), and the training rows' keys as an artifact."""
+    train_keys, test_keys = format_row_keys(split.train_keys), format_row_keys(split.test_keys)
+    inputs = [
+        build_dataset_input(
+            rows, f"{card.name}-{side}", str(card.path), card.target, side, digest_keys(keys)
+        )
+        for rows, side, keys in [
+            (split.train_rows, "training", train_keys),
+            (split.test_rows, "test", test_keys),
+        ]
+    ]
+    client.log_inputs(run_id, datasets=inputs)
+    log_row_keys(client, run_id, train_keys)
