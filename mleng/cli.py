@@ -1,4 +1,4 @@
-"""The `mleng` command: train a model from a dataset card, write an expectation suite.
+"""The `mleng` command: draft a dataset card, train a model from it, write an expectation suite.
 
 Flows are imported lazily, at the moment one runs, so `mleng --help` stays fast and the core
 never depends on the orchestrator.
@@ -27,6 +27,8 @@ expectations_app = typer.Typer(
     no_args_is_help=True, help="Great Expectations suites for dataset cards."
 )
 app.add_typer(expectations_app, name="expectations")
+card_app = typer.Typer(no_args_is_help=True, help="Dataset cards: draft one for a data file.")
+app.add_typer(card_app, name="card")
 # Logs and CI are not terminals: rich would wrap tables at 80 columns there.
 console = Console() if sys.stdout.isatty() else Console(width=160)
 errors = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
@@ -161,6 +163,54 @@ def expectations_init(
         fail(error)
     console.print(
         f"wrote {len(suite['expectations'])} expectations to {path}; review the file and commit it"
+    )
+
+
+@card_app.command("init")
+def card_init(
+    data: Annotated[
+        Path, typer.Argument(help="Data file: .csv (optionally compressed) or .parquet")
+    ],
+    target: Annotated[str, typer.Option(help="The column to predict")],
+    out: Annotated[
+        Path | None, typer.Option(help="Card to write (default: configs/<name>.yaml here)")
+    ] = None,
+    task: Annotated[
+        str | None,
+        typer.Option(help="binary | multiclass | regression (default: inferred from the target)"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing card and suite")
+    ] = False,
+) -> None:
+    """Draft a card for DATA (task, column roles, default search; guesses flagged REVIEW) and
+    write its expectation suite, so `mleng train` runs on it as it is."""
+    apply_runtime_defaults()
+    try:
+        from mleng.data import profile
+        from mleng.validation import suites as validation
+
+        card_path = out if out is not None else profile.default_card_path(data)
+        name = profile.card_name(card_path)
+        profile.refuse_overwrite([card_path, profile.project_suite_path(card_path, name)], force)
+        draft = profile.draft_card(data, target, card_path, task=task)
+        checked, examples, columns = profile.check_draft(draft)
+        suite = validation.build_suite(examples, checked, columns.numeric, columns.categorical)
+        validation.save_suite(suite, draft.suite_path, overwrite=force)
+        profile.write_card(draft, overwrite=force)
+    except MlengError as error:
+        fail(error)
+    roles = draft.roles
+    flagged = len(roles.flags)
+    console.print(
+        f"wrote card {draft.card_path} (task {draft.task.task}, {len(columns.numeric)} numeric and "
+        f"{len(columns.categorical)} categorical inputs, ids {roles.id_columns or 'none'}, "
+        f"timestamp {roles.timestamp_column or 'none'}; {flagged} line(s) marked REVIEW)\n"
+        f"wrote {len(suite['expectations'])} expectations to {draft.suite_path}\n"
+        f"review both, then run: mleng train {draft.card_path}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
