@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from mleng.runtime import apply_runtime_defaults
@@ -25,11 +26,23 @@ def adult_frame() -> pd.DataFrame:
 
 
 @pytest.fixture
-def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh MLflow sqlite store and working folder per test."""
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh MLflow sqlite store and working folder per test.
+
+    Flows call `mlflow.set_tracking_uri`, which outlives a test; so the fixture points MLflow's
+    process-wide URIs at this store too (and restores them), not only the environment variable.
+    """
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    return tmp_path
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    before = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    yield tmp_path
+    mlflow.set_tracking_uri(before[0])
+    mlflow.set_registry_uri(before[1])
 
 
 @pytest.fixture(scope="session")
