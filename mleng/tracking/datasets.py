@@ -38,10 +38,8 @@ def build_dataset_input(
         dataset = mlflow.data.from_pandas(
             rows, source=source, targets=target, name=name, digest=digest
         )
-    return DatasetInput(
-        dataset=dataset._to_mlflow_entity(),
-        tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)],
-    )
+        entity = dataset._to_mlflow_entity()  # the schema is inferred here, lazily
+    return DatasetInput(dataset=entity, tags=[InputTag(key=MLFLOW_DATASET_CONTEXT, value=context)])
 
 
 def log_row_keys(client: MlflowClient, run_id: str, keys: list[str]) -> None:
