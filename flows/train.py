@@ -29,6 +29,7 @@ from mleng.search.engine import EarlyStopping, Trial, TrialResult, run_search, s
 from mleng.tracking.datasets import digest_keys
 from mleng.tracking.lineage import describe_lineage
 from mleng.tracking.runs import run_url
+from mleng.tracking.versions import read_version_aliases
 from mleng.training.cv import FoldSetup
 from mleng.training.threshold import describe_decision_rule
 from tasks.assessment import assess_model, publish_model_card
@@ -250,11 +251,8 @@ def finish_unchanged(
     card = context.card
     reason = f"unchanged since version {version}: same data digest, card and code"
     print(reason)
-    summary.model_name, summary.model_version, summary.aliases = (
-        card.model_name,
-        version,
-        ("champion",),
-    )
+    aliases = read_version_aliases(context.client, card.model_name, version)
+    summary.model_name, summary.model_version, summary.aliases = card.model_name, version, aliases
     summary.decision, summary.reason = "unchanged", reason
     summary.validation = "skipped (unchanged data)"
     context.log(tags={"promotion.decision": "unchanged", "promotion.reason": reason})

@@ -18,6 +18,11 @@ def read_version_tags(client: MlflowClient, name: str, version: str) -> dict[str
     return dict(client.get_model_version(name, version).tags)
 
 
+def read_version_aliases(client: MlflowClient, name: str, version: str) -> tuple[str, ...]:
+    """The aliases a version holds now, sorted."""
+    return tuple(sorted(client.get_model_version(name, version).aliases))
+
+
 def load_version_model(name: str, version: str) -> Any:
     """The scikit-learn model of a version, with `predict_proba` (the pyfunc returns labels)."""
     return mlflow.sklearn.load_model(f"models:/{name}/{version}")

@@ -96,6 +96,7 @@ def test_the_same_data_card_and_code_twice_register_one_version(prefect_server, 
     client = MlflowClient()
     assert first.decision == "promoted"
     assert again.decision == "unchanged" and again.model_version == first.model_version
+    assert again.aliases == ("challenger", "champion")
     assert f"unchanged since version {first.model_version}" in again.reason
     versions = client.search_model_versions("name='adult-test'")
     assert [v.version for v in versions] == [int(first.model_version)]
