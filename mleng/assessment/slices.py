@@ -62,15 +62,6 @@ def group_rows(values: pd.Series, max_groups: int) -> dict[str, np.ndarray]:
     return {label: rows for label, rows in positions.items() if len(rows)}
 
 
-def select_rows(predictions: Predictions, rows: np.ndarray) -> Predictions:
-    """The predictions of the given rows; classes stay those of the whole test set."""
-    return Predictions(
-        y_pred=np.asarray(predictions.y_pred)[rows],
-        proba=None if predictions.proba is None else np.asarray(predictions.proba)[rows],
-        classes=predictions.classes,
-    )
-
-
 def fix_classes(task: str, y_true: np.ndarray, predictions: Predictions) -> Predictions:
     """Predictions that name their classes, so a slice holding one class is still scored.
 
@@ -110,7 +101,7 @@ def measure_slices(
     for column in columns:
         for group, rows in group_rows(groups[column], MAX_GROUPS).items():
             metrics = bootstrap_metrics(
-                replace(truth, y_true=y_true[rows]), select_rows(predictions, rows), resampling
+                replace(truth, y_true=y_true[rows]), predictions.select(rows), resampling
             )
             small = len(rows) < min_group_size
             slices.append(SliceMetric(column, group, len(rows), metrics, small))

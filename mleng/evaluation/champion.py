@@ -7,7 +7,6 @@ Rows the champion memorised would otherwise make it win every comparison.
 
 from __future__ import annotations
 
-import numpy as np
 from mlflow import MlflowClient
 
 from mleng.card import DatasetCard
@@ -34,12 +33,6 @@ def score_baselines(card: DatasetCard, split: SplitData, seed: int) -> dict[str,
         )
         for name, model in baselines.items()
     }
-
-
-def select_rows(predictions: Predictions, mask: np.ndarray) -> Predictions:
-    """The predictions of the rows where `mask` is True."""
-    proba = None if predictions.proba is None else predictions.proba[mask]
-    return Predictions(np.asarray(predictions.y_pred)[mask], proba, predictions.classes)
 
 
 def compared_metrics(card: DatasetCard) -> list[str]:
@@ -81,7 +74,7 @@ def compare_with_incumbent(  # noqa: PLR0913 - each input is one fact of the com
         return ChampionComparison(
             version, paired_rows=paired, unavailable_reason=f"{type(error).__name__}: {error}"
         )
-    mine = select_rows(challenger, unseen)
+    mine = challenger.select(unseen)
     truth = Truth(card.task, split.test_y[unseen], card.positive_label)
     gains = []
     for metric in compared_metrics(card):

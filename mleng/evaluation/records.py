@@ -54,6 +54,12 @@ class Predictions:
     proba: np.ndarray | None = None  # (n, n_classes) predict_proba columns aligned with `classes`
     classes: np.ndarray | None = None
 
+    def select(self, rows: np.ndarray) -> Predictions:
+        """The predictions of the given rows (a mask or positions); the classes stay those of
+        the whole test set."""
+        proba = None if self.proba is None else np.asarray(self.proba)[rows]
+        return Predictions(np.asarray(self.y_pred)[rows], proba, self.classes)
+
 
 @dataclass(frozen=True)
 class MetricInterval:

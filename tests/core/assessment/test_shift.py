@@ -17,29 +17,15 @@ from mleng.assessment.shift import (
     sample_in_proportion,
 )
 from mleng.data.loading import FeatureColumns
+from tests.core.assessment.shift_rows import COLUMNS, NUMERIC, make_rows
 from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC
 
-NUMERIC = ["x1", "x2", "x3"]
-CATEGORICAL = ["c"]
-COLUMNS = FeatureColumns(NUMERIC, CATEGORICAL)
 FAST = ShiftTest(n_permutations=9, max_rows=20_000, max_iter=10, alpha=0.1)
 
 
 def quick_test(n_permutations: int, max_rows: int = 20_000, **changes) -> ShiftTest:
     """A shift test with a small boosting model, so the permutations stay cheap."""
     return ShiftTest(n_permutations, max_rows, **({"max_iter": 5} | changes))
-
-
-def make_rows(rows: int, seed: int, x2_shift: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "x1": rng.normal(size=rows),
-            "x2": rng.normal(loc=x2_shift, size=rows),
-            "x3": rng.uniform(size=rows),
-            "c": rng.choice(["a", "b", "c", "d"], size=rows),
-        }
-    )
 
 
 def test_random_halves_of_one_sample_give_roughly_uniform_p_values() -> None:

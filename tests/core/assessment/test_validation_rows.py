@@ -7,21 +7,7 @@ import pandas as pd
 import pytest
 
 from mleng.assessment.validation_rows import select_validation_rows
-from mleng.data.loading import FeatureColumns
-
-COLUMNS = FeatureColumns(["x1", "x2", "x3"], ["c"])
-
-
-def make_rows(rows: int, seed: int, x2_shift: float = 0.0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "x1": rng.normal(size=rows),
-            "x2": rng.normal(loc=x2_shift, size=rows),
-            "x3": rng.uniform(size=rows),
-            "c": rng.choice(["a", "b", "c", "d"], size=rows),
-        }
-    )
+from tests.core.assessment.shift_rows import COLUMNS, make_rows
 
 
 def test_selected_validation_rows_resemble_current_rows_more_than_random_rows() -> None:
