@@ -48,7 +48,12 @@ def train(
     budget: Annotated[
         int | None, typer.Option(help="Total search evaluations (default: the card's)")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed for split, search and bootstrap")] = 42,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed for the search, features, data checks and bootstrap (the split needs none)"
+        ),
+    ] = 42,
     strategy: Annotated[
         str | None, typer.Option(help="coarse_to_fine | random | grid (default: the card's)")
     ] = None,
