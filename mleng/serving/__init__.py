@@ -1,0 +1,1 @@
+"""Serving: the prediction service, its strategies, its log, its fast path."""
