@@ -1,4 +1,4 @@
-"""The `mleng` command: draft a dataset card, train a model from it, write an expectation suite.
+"""The `mleng` command: draft a card, train a model, write a suite; serve, deploy, roll back.
 
 Flows are imported lazily, at the moment one runs, so `mleng --help` stays fast and the core
 never depends on the orchestrator.
@@ -217,6 +217,11 @@ def card_init(
         highlight=False,
         soft_wrap=True,
     )
+
+
+from mleng.serving.commands import register as register_serving
+
+register_serving(app, console, fail)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator
 
 from mleng.data.split import SplitData
 from mleng.promotion import GateCheck, PromotionDecision
+from mleng.serving import deployment, fast_path
 from mleng.tracking import registry, versions
 from mleng.tracking.lineage import Lineage
 from tasks.context import RunContext
@@ -64,8 +65,11 @@ def register_model(
     model_uri = registry.log_model_contract(
         context.run_id, model, split.train_x, columns.numeric, columns.categorical, card.model_name
     )
+    serving = fast_path.record_serving_facts(
+        context.client, context.run_id, model, split, card.task
+    )
     tags = {**decision.as_tags(), "mleng.run_id": context.run_id, "mleng.metric": card.metric}
-    tags = {key: str(value) for key, value in {**tags, **facts}.items()}
+    tags = {key: str(value) for key, value in {**tags, **facts, **serving}.items()}
     version = registry.register_version(
         context.client, model_uri, card.model_name, context.run_id, tags
     )
@@ -75,8 +79,11 @@ def register_model(
     registry.set_alias(context.client, card.model_name, registry.CHALLENGER, version)
     aliases = [registry.CHALLENGER]
     if decision.promote:
-        registry.set_alias(context.client, card.model_name, registry.CHAMPION, version)
+        registry.move_champion(
+            context.client, card.model_name, version, f"promoted by run {context.run_id}"
+        )
         aliases.append(registry.CHAMPION)
+    deployment.apply_card_serving(context.client, card.model_name, card.serving)
     context.log(
         tags={**decision.as_tags(), "model.name": card.model_name, "model.version": version}
     )

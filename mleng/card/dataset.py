@@ -24,6 +24,7 @@ from mleng.card.search import (
     ParamSpec,
     SearchConfig,
 )
+from mleng.card.serving import ServingSettings
 from mleng.errors import CardError
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -54,6 +55,7 @@ class DatasetCard(StrictModel):
     requirements: Requirements = Field(default_factory=Requirements)
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     imbalance: ImbalanceSettings = Field(default_factory=ImbalanceSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @field_validator("id_columns", "categorical_columns", "numeric_columns")
     @classmethod

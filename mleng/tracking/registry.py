@@ -37,6 +37,7 @@ from mleng.tracking import contract
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+CHAMPION_HISTORY_TAG = "mleng.champion.history"
 # The `mleng` package folder (not `mleng/tracking`): custom transformers and the contract's loader.
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 RESOURCE_DOES_NOT_EXIST_CODE = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
@@ -215,6 +216,57 @@ def load_alias_model(name: str, alias: str) -> Any:
 def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
     """Point `alias` at `version`."""
     client.set_registered_model_alias(name, alias, version)
+
+
+def read_champion_history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    """Every move of `champion`, oldest first: `{"version", "at", "reason"}` entries."""
+    tags = client.get_registered_model(name).tags
+    try:
+        history = json.loads(tags.get(CHAMPION_HISTORY_TAG, "[]"))
+    except ValueError:
+        return []
+    return history if isinstance(history, list) else []
+
+
+def move_champion(client: MlflowClient, name: str, version: str, reason: str) -> None:
+    """Make `version` champion and append the move to the history `mleng rollback` reads.
+
+    The history lives in a registered-model tag (newest 50 moves), so any process that moves the
+    alias, the train flow as well as `mleng deploy`, leaves a trail a rollback can follow.
+    """
+    history = read_champion_history(client, name)
+    current = client.get_registered_model(name).aliases.get(CHAMPION)
+    if current is not None and (not history or str(history[-1]["version"]) != str(current)):
+        history.append({"version": str(current), "at": time.time(), "reason": "found in place"})
+    history.append({"version": str(version), "at": time.time(), "reason": reason[:300]})
+    client.set_registered_model_alias(name, CHAMPION, version)
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, json.dumps(history[-50:]))
+
+
+def roll_back_champion(client: MlflowClient, name: str) -> tuple[str, str]:
+    """Move `champion` back to the version it held before; return (from, to).
+
+    The abandoned move leaves the history, so a second rollback goes one further back.
+    """
+    current = find_alias_version(client, name, CHAMPION)
+    if current is None:
+        raise RegistryError(f"model {name!r} has no champion to roll back")
+    history = read_champion_history(client, name)
+    if history and str(history[-1]["version"]) == current:
+        history.pop()
+    previous = next(
+        (entry for entry in reversed(history) if str(entry["version"]) != current), None
+    )
+    if previous is None:
+        raise RegistryError(
+            f"model {name!r}: champion v{current} has no earlier champion in its history "
+            f"(tag {CHAMPION_HISTORY_TAG}); move it with `mleng deploy --version V` instead"
+        )
+    while history and history[-1] is not previous:
+        history.pop()
+    client.set_registered_model_alias(name, CHAMPION, str(previous["version"]))
+    client.set_registered_model_tag(name, CHAMPION_HISTORY_TAG, json.dumps(history[-50:]))
+    return current, str(previous["version"])
 
 
 def tag_version(client: MlflowClient, name: str, version: str, tags: dict[str, Any]) -> None:
