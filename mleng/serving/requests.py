@@ -232,6 +232,8 @@ def _type_plainly(
                 numeric[position, index] = value
             elif type(value) is int and abs(value) <= _EXACT_INT:
                 numeric[position, index] = value
+            elif type(value) is int:
+                raise _too_big(column, [row.get(column) for row in rows])
             else:
                 return None
     categorical = np.empty((n_rows, len(categorical_columns)), dtype=object)
@@ -246,6 +248,18 @@ def _type_plainly(
             return None
         categorical[:, index] = texts
     return numeric, categorical
+
+
+def _too_big(column: str, values: list[Any]) -> RequestError:
+    """pandas would silently turn such integers into floats beside a null: refuse them here."""
+    big = [i for i, v in enumerate(values) if type(v) is int and abs(v) > _EXACT_INT]
+    return RequestError(
+        400,
+        f"column {column!r} must hold numbers or nulls; got {values[big[0]]!r}, an integer "
+        f"beyond 2**53, which float64 cannot represent exactly, in {len(big)} of {len(values)} "
+        f"row(s) (first at row {big[0]})",
+        column,
+    )
 
 
 def _texts_as_pandas_would(values: list[Any]) -> list[Any] | None:
