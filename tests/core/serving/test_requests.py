@@ -46,7 +46,10 @@ def same_values(left: np.ndarray, right: np.ndarray) -> bool:
         rows_with(code="007"),
         rows_with(job=3, code=True),
         rows_with(age=2**53),
-        [{"age": 1, "hours": 2, "job": "a", "code": 1}, {"age": 3, "hours": 4, "job": "b", "code": 2}],
+        [
+            {"age": 1, "hours": 2, "job": "a", "code": 1},
+            {"age": 3, "hours": 4, "job": "b", "code": 2},
+        ],
     ],
 )
 def test_plain_typing_gives_the_contract_typing(rows):
