@@ -112,6 +112,9 @@ class PredictionService:
         self.cache: LRUCache = LRUCache(maxsize=max(1, settings.cache_size))
         self.rewards: dict[str, ArmStats] = defaultdict(lambda: ArmStats(0, 0.0))
         self.health: dict[str, _Health] = defaultdict(_Health)
+        # The bandit learns from every reward a version ever earned (`rewards`, rebuilt from the
+        # log at start); a canary is judged on what happened since it started (`recent_...`).
+        self.recent_rewards: dict[str, ArmStats] = defaultdict(lambda: ArmStats(0, 0.0))
         self.rng = np.random.default_rng(settings.seed)
         self.last_refresh_error: str | None = None
         self._loaded: dict[str, ServedModel] = {}
@@ -298,8 +301,9 @@ class PredictionService:
             raise ServiceUnavailable(f"the feedback was not logged: {error}")
         version, arm = str(served.get("model_version") or ""), str(served.get("arm"))
         if reward is not None and version and not served.get("holdout"):
-            stats = self.rewards[version]
-            self.rewards[version] = ArmStats(stats.pulls + 1, stats.reward_sum + reward)
+            for totals in (self.rewards, self.recent_rewards):
+                stats = totals[version]
+                totals[version] = ArmStats(stats.pulls + 1, stats.reward_sum + reward)
         self.metrics.feedback.labels(version, arm).inc()
         return {"request_id": request_id, "reward": reward, "recorded": True}
 
@@ -341,6 +345,7 @@ class PredictionService:
             self.last_refresh_error = None
             if state.strategy != self.snapshot.strategy:
                 self.health.clear()
+                self.recent_rewards.clear()
             self.snapshot = Snapshot(champion, challenger, state.strategy)
             self._forget_unused()
             for alias, model in (("champion", champion), ("challenger", challenger)):
@@ -386,7 +391,7 @@ class PredictionService:
         if model is None:
             return ArmHealth(0, 0, ArmStats(0, 0.0))
         health = self.health[model.version]
-        return ArmHealth(health.requests, health.errors, self.rewards[model.version])
+        return ArmHealth(health.requests, health.errors, self.recent_rewards[model.version])
 
     # admin ----------------------------------------------------------------------------------
     async def set_strategy(self, strategy: ServingStrategy, version: str | None) -> dict:
