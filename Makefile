@@ -42,11 +42,14 @@ bench: install-dev
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/bootstrap.py
 	$(BIN)/python bench/features.py
+	$(BIN)/python bench/online.py
+	$(BIN)/python bench/serving.py
 
 ## A one-minute smoke run of the benchmarks.
 bench-quick: install-dev
 	$(BIN)/python bench/search.py --quick
 	$(BIN)/python bench/bootstrap.py --quick
+	$(BIN)/python bench/online.py --quick
 
 lint: install-dev
 	$(BIN)/ruff check mleng tasks flows tests bench

@@ -339,8 +339,10 @@ class PredictionService:
                 wanted = state.challenger if state.strategy.needs_challenger else None
                 challenger = await self._load(wanted) if wanted != state.champion else None
             except (MlengError, Exception) as error:  # noqa: BLE001 - keep serving what we have
-                self.last_refresh_error = f"{type(error).__name__}: {str(error)[:300]}"
-                logger.warning("registry refresh failed: %s", self.last_refresh_error)
+                message = f"{type(error).__name__}: {str(error)[:300]}"
+                if message != self.last_refresh_error:  # once per new problem, not every second
+                    logger.warning("registry refresh failed: %s", message)
+                self.last_refresh_error = message
                 return self.snapshot
             self.last_refresh_error = None
             if state.strategy != self.snapshot.strategy:
