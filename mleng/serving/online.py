@@ -41,8 +41,8 @@ def compare_arms(log_url: str, model_name: str, alpha: float = 0.05) -> OnlineRe
     rewarded = outcomes[outcomes["reward"].notna()] if not outcomes.empty else outcomes
     if rewarded.empty:
         raise MlengError(
-            f"the prediction log {redact_url(log_url)} holds no rewarded requests for model {model_name!r}; "
-            "send outcomes or rewards to POST /feedback first"
+            f"the prediction log {redact_url(log_url)} holds no rewarded requests for model "
+            f"{model_name!r}; send outcomes or rewards to POST /feedback first"
         )
     rewarded = rewarded.assign(role=rewarded["arm"], arm=label_arms(rewarded))
     as_champion = rewarded[rewarded["role"] == "champion"]
