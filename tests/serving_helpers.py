@@ -19,6 +19,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from mleng.card import load_card
 from mleng.data.loading import FeatureColumns
@@ -60,6 +61,27 @@ def fit_adult_model(split: SplitData, family: str = "hist_gradient_boosting", se
     params = {"max_iter": 40} if family == "hist_gradient_boosting" else {}
     estimator = build_estimator(family, params, "binary", seed)
     model = build_model_pipeline(features, estimator, ADULT_NUMERIC, ADULT_CATEGORICAL)
+    return model.fit(split.train_x, split.train_y)
+
+
+class NonFiniteClassifier(ClassifierMixin, BaseEstimator):
+    """A broken model for canary tests: fits, then answers NaN probabilities for every row."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), np.nan)
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def fit_broken_model(split: SplitData):
+    """A real pipeline whose estimator answers NaN: the service must never return its output."""
+    features = build_feature_pipeline(ADULT_NUMERIC, ADULT_CATEGORICAL)
+    model = build_model_pipeline(features, NonFiniteClassifier(), ADULT_NUMERIC, ADULT_CATEGORICAL)
     return model.fit(split.train_x, split.train_y)
 
 

@@ -22,6 +22,7 @@ from tests.serving_helpers import (
     NAME,
     adult_split,
     fit_adult_model,
+    fit_broken_model,
     register_adult_version,
     request_rows,
     serve,
@@ -42,11 +43,13 @@ def service(tmp_path_factory):
     registry.move_champion(client, NAME, first, "test")
     second = register_adult_version(client, fit_adult_model(split, "hist_gradient_boosting"), split)
     registry.set_alias(client, NAME, registry.CHALLENGER, second)
+    broken = register_adult_version(client, fit_broken_model(split), split)
     with serve(folder, uri) as running:
         running.split = split
         running.folder = folder
         running.tracking_uri = uri
         running.versions = (first, second)
+        running.broken = broken
         yield running
 
 
@@ -148,6 +151,28 @@ def test_canary_keeps_each_caller_on_one_side_and_ends_itself_when_the_challenge
     tags = MlflowClient(service.tracking_uri).get_registered_model(NAME).tags
     assert json.loads(tags["mleng.serving.strategy"])["kind"] == "single"
     assert {predict(service, rows, key)["model_version"] for key in keys[:6]} == {first}
+
+
+def test_a_challenger_answering_nan_is_never_served_and_its_canary_ends_itself(service):
+    first, second = service.versions
+    client = MlflowClient(service.tracking_uri)
+    set_strategy(service, kind="canary", fraction=0.5, min_requests=5, version=service.broken)
+    keys = callers(service, 30)
+    rows = request_rows(service.split, 2, start=40)
+    answers = [predict(service, rows, key) for key in keys]
+    assert {a["model_version"] for a in answers} == {first}  # the champion answered for all
+    status = service.call("GET", "/admin/status", role="admin")[1]
+    deadline = time.monotonic() + 10
+    while status["strategy"]["kind"] != "single" and time.monotonic() < deadline:
+        time.sleep(0.25)
+        status = service.call("GET", "/admin/status", role="admin")[1]
+    assert "failed" in (status["strategy"]["rolled_back"] or "")
+    _, metrics = service.call("GET", "/metrics", role="admin")
+    assert (
+        f'mleng_errors_total{{arm="challenger",kind="non_finite_output",model_version="{service.broken}"}}'
+        in metrics
+    )
+    registry.set_alias(client, NAME, registry.CHALLENGER, second)
 
 
 def test_held_out_callers_get_the_baseline_and_are_tagged_in_the_log(service):
