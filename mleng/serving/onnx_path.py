@@ -11,9 +11,10 @@ The graph takes the service's typed input as two tensors, `numeric` (double, NaN
 `categorical` (string; `OnnxScorer` writes missing values as the "__missing__" level, which is
 what both the imputer and `CategoricalEncoder` turn them into). The input coercer is skipped: the
 service has already typed the values as it would. Features are computed in double precision (see
-`onnx_converters`); linear models and MLPs go through skl2onnx's own converters, trees through
-ours. A tuned threshold (`FixedThresholdClassifier`) is applied in Python to the exported
-probabilities, with scikit-learn's rule: the positive class when its probability is >= threshold.
+`onnx_features` and `onnx_categorical`); linear models and MLPs go through skl2onnx's own
+converters, trees through ours (`onnx_models`). A tuned threshold (`FixedThresholdClassifier`)
+is applied in Python to the exported probabilities, with scikit-learn's rule: the positive
+class when its probability is >= threshold.
 """
 
 from __future__ import annotations
@@ -27,49 +28,25 @@ import onnxruntime as ort
 import pandas as pd
 from onnx import TensorProto, checker, helper
 from sklearn.base import BaseEstimator, is_classifier
-from sklearn.linear_model import (
-    ElasticNet,
-    Lasso,
-    LinearRegression,
-    LogisticRegression,
-    Ridge,
-    SGDClassifier,
-    SGDRegressor,
-)
 from sklearn.model_selection import FixedThresholdClassifier
-from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline
 
 from mleng.features.columns import MISSING_LEVEL
 from mleng.features.raw import RawInputCoercer
-from mleng.serving.onnx_converters import (
-    HIST_TREES,
+from mleng.serving.onnx_features import convert_feature_steps
+from mleng.serving.onnx_graph import (
     ML_DOMAIN,
     ML_OPSET,
     OPSET,
-    SKLEARN_TREES,
     FrameInputs,
     GraphBuilder,
     UnsupportedStep,
-    convert_feature_steps,
-    convert_hist_gradient_boosting,
-    convert_sklearn_trees,
 )
+from mleng.serving.onnx_models import convert_estimator
 from mleng.training.threshold import unwrap_pipeline
 
 NUMERIC_INPUT = "numeric"
 CATEGORICAL_INPUT = "categorical"
-SKL2ONNX_ESTIMATORS = (
-    LogisticRegression,
-    SGDClassifier,
-    MLPClassifier,
-    Ridge,
-    LinearRegression,
-    Lasso,
-    ElasticNet,
-    SGDRegressor,
-    MLPRegressor,
-)
 UNSEEN_CHECK_LEVEL = "__mleng_unseen_check__"
 
 
@@ -268,51 +245,6 @@ def require_input_coercer(step: Any, numeric_columns: list[str], categorical_col
             "the RawInputCoercer's columns differ from the contract's numeric and categorical "
             "columns"
         )
-
-
-def convert_estimator(
-    builder: GraphBuilder, estimator: BaseEstimator, features: str, width: int
-) -> tuple[dict[str, tuple[str, int]], Any]:
-    """Graph outputs (name -> (tensor, element type)) of the final estimator; trees are ours,
-    linear models and MLPs skl2onnx's (their double-precision converters are exact)."""
-    if isinstance(estimator, SKLEARN_TREES):
-        named = convert_sklearn_trees(builder, estimator, features)
-        return typed_outputs(named), None
-    if isinstance(estimator, HIST_TREES):
-        named = convert_hist_gradient_boosting(builder, estimator, features)
-        return typed_outputs(named), None
-    if isinstance(estimator, SKL2ONNX_ESTIMATORS):
-        return convert_with_skl2onnx(estimator, features, width)
-    raise UnsupportedStep(f"estimator {type(estimator).__name__} has no exact ONNX conversion")
-
-
-def typed_outputs(named: dict[str, str]) -> dict[str, tuple[str, int]]:
-    types = {"label_index": TensorProto.INT64}
-    return {key: (name, types.get(key, TensorProto.DOUBLE)) for key, name in named.items()}
-
-
-def convert_with_skl2onnx(
-    estimator: BaseEstimator, features: str, width: int
-) -> tuple[dict[str, tuple[str, int]], Any]:
-    """skl2onnx's graph of the estimator on a double input, wired to our features tensor."""
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import DoubleTensorType
-
-    options = {id(estimator): {"zipmap": False}} if is_classifier(estimator) else None
-    converted = convert_sklearn(
-        estimator,
-        initial_types=[("estimator_input", DoubleTensorType([None, width]))],
-        target_opset={"": OPSET, ML_DOMAIN: ML_OPSET},
-        options=options,
-    )
-    graph = converted.graph
-    for node in graph.node:
-        node.input[:] = [features if name == "estimator_input" else name for name in node.input]
-    outputs = {}
-    for output, key in zip(graph.output, ("label", "probabilities"), strict=False):
-        kind = key if is_classifier(estimator) else "value"
-        outputs[kind] = (output.name, output.type.tensor_type.elem_type)
-    return outputs, graph
 
 
 def assemble_graph(
