@@ -61,7 +61,7 @@ def register(app: typer.Typer, console, fail) -> None:
         from mleng.serving.app import create_app
         from mleng.serving.keys import read_keys
         from mleng.serving.requests import Limits
-        from mleng.serving.service import ServiceSettings
+        from mleng.serving.snapshot import ServiceSettings
 
         try:
             if not read_keys(keys):

@@ -19,8 +19,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from mlflow import MlflowClient
 
 from mleng.errors import MlengError
 from mleng.serving import deployment
+from mleng.serving.answers import derive_reward, parse_feedback, render_scores
 from mleng.serving.bandit import ArmStats
 from mleng.serving.batching import MicroBatcher
 from mleng.serving.metrics import ServiceMetrics, create_metrics
@@ -38,10 +38,10 @@ from mleng.serving.prediction_log import (
     PredictionLog,
     PredictionRecord,
 )
-from mleng.serving.requests import Limits, ModelInputs, RequestError, read_body, type_rows
+from mleng.serving.requests import ModelInputs, RequestError, read_body, type_rows
 from mleng.serving.served_model import NonFiniteOutput, Scores, ServedModel, load_served_model
+from mleng.serving.snapshot import ServiceSettings, Snapshot
 from mleng.serving.strategy import (
-    CHALLENGER_ARM,
     CHAMPION_ARM,
     HOLDOUT_ARM,
     ArmHealth,
@@ -58,39 +58,6 @@ _KEEP_LOADED = 4
 
 class ServiceUnavailable(Exception):
     """The service cannot answer now (no champion loaded, log not committing): HTTP 503."""
-
-
-@dataclass(frozen=True)
-class ServiceSettings:
-    """What `mleng serve` configures."""
-
-    model_name: str
-    keys_path: Path
-    log_url: str
-    limits: Limits = field(default_factory=Limits)
-    refresh_seconds: float = 1.0
-    cache_size: int = 10_000
-    log_wait_seconds: float = 2.0
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What is served right now, swapped whole on every change."""
-
-    champion: ServedModel | None = None
-    challenger: ServedModel | None = None
-    strategy: ServingStrategy = field(default_factory=ServingStrategy)
-
-    def versions(self) -> dict[str, str]:
-        found = {CHAMPION_ARM: self.champion, CHALLENGER_ARM: self.challenger}
-        return {arm: model.version for arm, model in found.items() if model is not None}
-
-    def model_for(self, version: str | None) -> ServedModel | None:
-        for model in (self.champion, self.challenger):
-            if model is not None and model.version == version:
-                return model
-        return None
 
 
 @dataclass
@@ -434,61 +401,6 @@ class PredictionService:
             "cache_entries": len(self.cache),
             "last_refresh_error": self.last_refresh_error,
         }
-
-
-def render_scores(model: ServedModel, scores: Scores) -> dict[str, Any]:
-    """The JSON answer: labels or values, probabilities by class label, the version."""
-    answer: dict[str, Any] = {
-        "predictions": np.asarray(scores.predictions).tolist(),
-        "probabilities": None,
-        "model_version": model.version,
-    }
-    if scores.probabilities is not None and model.classes is not None:
-        labels = [str(label) for label in model.classes]
-        answer["probabilities"] = [
-            dict(zip(labels, row, strict=True)) for row in scores.probabilities.tolist()
-        ]
-    return answer
-
-
-def parse_feedback(payload: Any) -> tuple[str, Any, float | None]:
-    """`request_id`, `outcome` and `reward` of a feedback body, or a RequestError naming the
-    field."""
-    if not isinstance(payload, dict):
-        raise RequestError(400, "the feedback body must be a JSON object")
-    unknown = sorted(set(payload) - {"request_id", "outcome", "reward"})
-    if unknown:
-        raise RequestError(
-            400, f"unknown field(s) {unknown}; send request_id, outcome, reward", unknown[0]
-        )
-    request_id = payload.get("request_id")
-    if not isinstance(request_id, str) or not request_id:
-        raise RequestError(400, "request_id (the id /predict returned) is required", "request_id")
-    outcome, reward = payload.get("outcome"), payload.get("reward")
-    if outcome is None and reward is None:
-        raise RequestError(400, "send the outcome, the reward, or both", "outcome")
-    if isinstance(outcome, (dict, list)):
-        raise RequestError(400, "outcome must be one label or value", "outcome")
-    if reward is not None:
-        if isinstance(reward, bool) or not isinstance(reward, (int, float)):
-            raise RequestError(400, "reward must be a number between 0 and 1", "reward")
-        if not 0.0 <= float(reward) <= 1.0:
-            raise RequestError(
-                400, f"reward {reward} is outside [0, 1]; scale business rewards to it", "reward"
-            )
-        reward = float(reward)
-    return request_id, outcome, reward
-
-
-def derive_reward(served: dict[str, Any], outcome: Any) -> float | None:
-    """1 when a classifier's served label was the outcome, 0 when not; None for regression or a
-    holdout that served nothing (no label to judge)."""
-    predictions = (served.get("outputs") or {}).get("predictions") or []
-    if len(predictions) != 1 or predictions[0] is None:
-        return None
-    if (served.get("outputs") or {}).get("probabilities") is None:
-        return None
-    return 1.0 if str(predictions[0]) == str(outcome) else 0.0
 
 
 __all__ = ["HOLDOUT_ARM", "PredictionService", "ServiceSettings", "ServiceUnavailable"]
