@@ -121,11 +121,26 @@ def build_imbalance_pipeline(
         return Pipeline([*head, (name, estimator)]) if head else estimator
     if settings.strategy == "resample":
         sampler = build_sampler(settings.sampler or "under", seed)
-        return ImbalancedPipeline([*head, ("sampler", sampler), (name, estimator)])
+        return ImbalancedPipeline([*flatten_steps(head), ("sampler", sampler), (name, estimator)])
     ensemble = BalancedChunkEnsemble(
         estimator, voting=settings.voting, random_state=seed, max_chunks=settings.max_chunks
     )
     return Pipeline([*head, (name, ensemble)]) if head else ensemble
+
+
+def flatten_steps(steps: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Steps with nested pipelines spliced in (`features` -> `features_columns`, ...).
+
+    imbalanced-learn refuses a `Pipeline` as an intermediate step, and the card's configured
+    feature pipeline is one; its parameters are set before this wrapping, so the names can change.
+    """
+    flat: list[tuple[str, Any]] = []
+    for name, step in steps:
+        if isinstance(step, Pipeline):
+            flat += [(f"{name}_{inner}", inner_step) for inner, inner_step in step.steps]
+        else:
+            flat.append((name, step))
+    return flat
 
 
 def imbalance_fit_params(

@@ -222,3 +222,27 @@ def test_tuned_threshold_reads_string_labels_with_a_positive_label() -> None:
 def test_tuning_refuses_validation_rows_of_one_class() -> None:
     with pytest.raises(ValueError, match="needs both classes"):
         tune_threshold([1, 1, 1], [0.2, 0.5, 0.9])
+
+
+def test_resampling_works_with_the_cards_configured_feature_pipeline(adult_frame) -> None:
+    """The card's features are a Pipeline, which imbalanced-learn refuses as a step unless it is
+    spliced in; the fitted model must still score raw rows."""
+    from mleng.card import load_card
+    from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
+    from tests.helpers import ADULT_CATEGORICAL, ADULT_NUMERIC, ROOT
+
+    settings = load_card(ROOT / "configs" / "adult.yaml").features
+    features = build_feature_pipeline(
+        ADULT_NUMERIC, ADULT_CATEGORICAL, settings, "binary", ">50K", 0
+    )
+    model = build_model_pipeline(
+        features, LogisticRegression(max_iter=500), ADULT_NUMERIC, ADULT_CATEGORICAL
+    )
+    balanced = build_imbalance_pipeline(
+        model, ImbalanceSettings(strategy="resample", sampler="under"), seed=0
+    )
+    target = adult_frame["class"].str.strip(" .")
+    balanced.fit(adult_frame, target)
+    predicted = balanced.predict(adult_frame)
+    assert set(predicted) == {"<=50K", ">50K"}
+    assert (predicted == ">50K").mean() > (target == ">50K").mean()  # undersampling shifts it
