@@ -91,9 +91,6 @@ def deploy_strategy(
         if target != state.champion:
             registry.move_champion(client, name, str(target), "mleng deploy --strategy single")
     else:
-        if version is not None:
-            check_version(client, name, version)
-            registry.set_alias(client, name, registry.CHALLENGER, version)
         challenger = version or state.challenger
         if state.champion is None or challenger is None or challenger == state.champion:
             raise DeploymentError(
@@ -101,6 +98,9 @@ def deploy_strategy(
                 f"champion (champion v{state.champion}, challenger v{challenger}); train a new "
                 "version or pass --version V"
             )
+        if version is not None:
+            check_version(client, name, version)
+            registry.set_alias(client, name, registry.CHALLENGER, version)
     holdout = {"holdout_fraction", "holdout_serves"}
     kept = state.strategy.model_dump(include=holdout)
     given = strategy.model_dump(include=holdout, exclude_unset=True)

@@ -91,6 +91,7 @@ def read_body(body: bytes, content_type: str, limits: Limits) -> list[dict[str, 
 
 
 def read_json_rows(body: bytes) -> list[dict[str, Any]]:
+    lenient = False
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -98,6 +99,9 @@ def read_json_rows(body: bytes) -> list[dict[str, Any]]:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError) as error:
             raise RequestError(400, f"the body is not valid JSON: {error}") from error
+        except RecursionError as error:
+            raise RequestError(400, "the body nests arrays or objects too deeply") from error
+        lenient = True
     if not isinstance(document, dict) or len(set(document) & set(JSON_FORMATS)) != 1:
         keys = sorted(document) if isinstance(document, dict) else type(document).__name__
         raise RequestError(
@@ -105,8 +109,33 @@ def read_json_rows(body: bytes) -> list[dict[str, Any]]:
             f"the JSON body must hold exactly one of {list(JSON_FORMATS)}; got {keys}",
         )
     if "dataframe_records" in document:
-        return _records(document["dataframe_records"])
-    return _split_rows(document["dataframe_split"])
+        rows = _records(document["dataframe_records"])
+    else:
+        rows = _split_rows(document["dataframe_split"])
+    if lenient:  # orjson refuses a lone surrogate ("\\ud800"); json keeps it, nothing can encode it
+        _refuse_lone_surrogates(rows)
+    return rows
+
+
+def _refuse_lone_surrogates(rows: list[dict[str, Any]]) -> None:
+    for position, row in enumerate(rows):
+        for column, value in row.items():
+            for text in (column, value):
+                if isinstance(text, str) and not _is_unicode(text):
+                    raise RequestError(
+                        400,
+                        f"row {position}, column {column!r}: {text[:80]!r} is not valid Unicode "
+                        "text (a lone surrogate escape); send UTF-8 text",
+                        column if _is_unicode(column) else None,
+                    )
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _records(records: Any) -> list[dict[str, Any]]:
@@ -201,6 +230,7 @@ def type_rows(
 def _type_with_contract(
     rows: list[dict[str, Any]], numeric_columns: list[str], categorical_columns: list[str]
 ) -> tuple[np.ndarray, np.ndarray]:
+    _refuse_nested(rows, numeric_columns, categorical_columns)
     try:
         frame = contract.validate_rows(
             pd.DataFrame.from_records(rows), numeric_columns, categorical_columns
@@ -211,6 +241,26 @@ def _type_with_contract(
     numeric = frame[numeric_columns].to_numpy(dtype="float64").reshape(len(frame), -1)
     categorical = frame[categorical_columns].to_numpy(dtype=object).reshape(len(frame), -1)
     return numeric, categorical
+
+
+def _refuse_nested(
+    rows: list[dict[str, Any]], numeric_columns: list[str], categorical_columns: list[str]
+) -> None:
+    """A JSON object or array as a value is refused, naming the column and the first row: the
+    contract would score a categorical one as the text of its repr, and a deep one overflows
+    repr, pandas and the log's encoder."""
+    for column in [*numeric_columns, *categorical_columns]:
+        nested = [at for at, row in enumerate(rows) if isinstance(row[column], (dict, list))]
+        if nested:
+            kind = ("numbers", "a number") if column in numeric_columns else ("text", "text")
+            value = "an object" if isinstance(rows[nested[0]][column], dict) else "an array"
+            raise RequestError(
+                400,
+                f"column {column!r} must hold {kind[0]} or nulls; got {value}, a nested JSON "
+                f"value that is not {kind[1]}, in {len(nested)} of {len(rows)} row(s) (first at "
+                f"row {nested[0]})",
+                field=column,
+            )
 
 
 def _type_plainly(

@@ -62,6 +62,10 @@ def test_canary_without_a_distinct_challenger_is_refused_and_nothing_is_written(
     with pytest.raises(deployment.DeploymentError, match="needs a challenger distinct"):
         deployment.deploy_strategy(client, NAME, ServingStrategy(kind="canary", fraction=0.2))
     assert client.get_registered_model(NAME).tags == before
+    registry.set_alias(client, NAME, "challenger", "3")
+    with pytest.raises(deployment.DeploymentError, match="needs a challenger distinct"):
+        deployment.deploy_strategy(client, NAME, ServingStrategy(kind="shadow"), version="2")
+    assert aliases(client) == {"champion": "2", "challenger": "3"}
     with pytest.raises(deployment.DeploymentError, match="no version '9'"):
         deployment.deploy_strategy(client, NAME, ServingStrategy(kind="single"), version="9")
     assert aliases(client)["champion"] == "2"
