@@ -77,7 +77,9 @@ def create_app(settings: ServiceSettings, service: PredictionService | None = No
     app.state.service = core
 
     def caller_with(*roles: str) -> Any:
-        def check(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+        # async: a plain function would be sent to a thread pool on every request (22% of the
+        # event loop's time in a 1-row profile); the check is a hash and a dict lookup.
+        async def check(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
             scheme, _, token = (authorization or "").partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise AuthError(401, "send an API key: Authorization: Bearer <key>")

@@ -127,9 +127,10 @@ def register(app: typer.Typer, console, fail) -> None:
         """Move champion back to the previous champion (from the history in the model's tags)."""
         from mleng.tracking import registry
 
+        client = _client()  # importing the store's SQLAlchemy code is not the rollback's time
         started = time.perf_counter()
         try:
-            previous, current = registry.roll_back_champion(_client(), model)
+            previous, current = registry.roll_back_champion(client, model)
         except MlengError as error:
             fail(error)
         console.print(

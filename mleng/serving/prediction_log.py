@@ -37,6 +37,7 @@ on shutdown: records submitted without waiting are flushed only then.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import queue
@@ -57,6 +58,7 @@ __all__ = ["FeedbackRecord", "LogUnavailable", "PredictionLog", "PredictionRecor
 
 _log = logging.getLogger(__name__)
 _STOP = object()
+_CHECKPOINT_SECONDS = 1.0
 _CLOSE_TIMEOUT_SECONDS = 30.0
 _PENDING_PER_BATCH = 64  # queue bound: max_batch * this, so a stalled database cannot eat memory
 
@@ -144,6 +146,13 @@ class PredictionLog:
             target=self._run_writer, name="prediction-log-writer", daemon=True
         )
         self._writer.start()
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if store.is_sqlite(self._engine):
+            self._checkpointer = threading.Thread(
+                target=self._run_checkpoints, name="prediction-log-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -197,6 +206,9 @@ class PredictionLog:
             self._closed = True
         self._queue.put(_STOP)  # outside the lock: nothing can be queued behind it any more
         self._writer.join(_CLOSE_TIMEOUT_SECONDS)
+        self._stopping.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(_CLOSE_TIMEOUT_SECONDS)
         if self._writer.is_alive():
             _log.warning("prediction log %s: writer still busy after close", self._shown_url)
         self._engine.dispose()
@@ -250,6 +262,17 @@ class PredictionLog:
                 conn = self._commit_batch(conn, batch)
         if conn is not None:
             conn.close()
+
+    def _run_checkpoints(self) -> None:
+        """Checkpoint the WAL every second, off the commit path, so it never grows unbounded
+        and no commit pays for it."""
+        while not self._stopping.wait(_CHECKPOINT_SECONDS):
+            try:
+                store.checkpoint(self._engine)
+            except Exception as error:  # noqa: BLE001 - a busy database: try again next time
+                _log.debug("prediction log checkpoint skipped: %s", error)
+        with contextlib.suppress(Exception):
+            store.checkpoint(self._engine)
 
     def _take_batch(self) -> tuple[list[_Pending], bool]:
         """Wait for one record, then take whatever else is queued, up to max_batch.
