@@ -1,0 +1,1 @@
+"""Monitoring statistics: input and prediction drift, online performance, stability, usage."""
