@@ -1,0 +1,145 @@
+"""Monitoring tasks: read the window and the reference, judge them, publish, raise the alarm."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow import MlflowClient
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+
+from mleng.card import DatasetCard, resolve_expectations_path
+from mleng.monitoring.monitor import (
+    MonitorReport,
+    MonitorSettings,
+    WindowInputs,
+    assess_window,
+)
+from mleng.monitoring.reference import load_reference
+from mleng.monitoring.report import drift_table, render_monitor_markdown
+from mleng.monitoring.window import LogWindow, read_log_window, read_window_outcomes
+from mleng.serving.prediction_log import PredictionLog
+from mleng.tracking import monitoring, registry, runs
+from mleng.tracking.versions import load_version_model, read_version_tags
+from mleng.validation.suites import load_suite, validate_frame
+
+logger = logging.getLogger("mleng.monitoring")
+
+
+@dataclass(frozen=True)
+class MonitorTarget:
+    """What a monitor run looks at: the card, the champion version, the log."""
+
+    card: DatasetCard
+    client: MlflowClient
+    version: str
+    log_url: str
+
+
+@task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
+def find_served_version(card: DatasetCard) -> tuple[MlflowClient, str]:
+    """The champion's version: monitoring judges what is served."""
+    client = runs.configure_tracking()
+    version = registry.find_alias_version(client, card.model_name, registry.CHAMPION)
+    if version is None:
+        raise registry.RegistryError(
+            f"model {card.model_name!r} has no champion to monitor; train one first"
+        )
+    return client, version
+
+
+@task(cache_policy=NO_CACHE)
+def read_window(target: MonitorTarget, since: float, until: float) -> tuple[LogWindow, Any]:
+    """The window's served rows and the outcomes that came back for them."""
+    with PredictionLog(target.log_url) as log:
+        window = read_log_window(log, target.card.model_name, since, until)
+        outcomes = read_window_outcomes(log, window, target.card.model_name)
+    return window, outcomes
+
+
+@task(cache_policy=NO_CACHE)
+def judge_window(
+    target: MonitorTarget, window: LogWindow, outcomes: Any, settings: MonitorSettings
+) -> MonitorReport:
+    """Drift, prediction drift, performance, stability and usage of the window."""
+    card, client = target.card, target.client
+    reference = load_reference(client, card, target.version)
+    model = load_version_model(card.model_name, target.version)
+    tags = read_version_tags(client, card.model_name, target.version)
+    inputs_step = model.estimator if hasattr(model, "estimator") else model
+    coercer = inputs_step.steps[0][1] if hasattr(inputs_step, "steps") else None
+    numeric = list(getattr(coercer, "numeric_columns", []))
+    categorical = list(getattr(coercer, "categorical_columns", []))
+    test_metric = tags.get(f"metric.{card.metric}")
+    inputs = WindowInputs(
+        card,
+        model,
+        target.version,
+        reference.rows,
+        (numeric, categorical),
+        float(test_metric) if test_metric is not None else None,
+    )
+    return assess_window(window, inputs, outcomes, settings)
+
+
+@task(cache_policy=NO_CACHE)
+def validate_window(card: DatasetCard, window: LogWindow) -> dict | None:
+    """The card's expectation suite on the window's rows (expectations on its columns only:
+    the target and table-level counts do not apply to traffic)."""
+    path = resolve_expectations_path(card)
+    if window.n_rows == 0 or not path.exists():
+        return None
+    suite = load_suite(path)
+    columns = set(window.inputs.columns)
+    kept = [e for e in suite["expectations"] if e["kwargs"].get("column") in columns]
+    report = validate_frame(window.inputs, {**suite, "expectations": kept}, source="window")
+    return {
+        "evaluated": len(kept),
+        "failed": len(report.failures),
+        "failures": [f"{f.expectation} on {f.column}" for f in report.failures],
+    }
+
+
+@task(cache_policy=NO_CACHE)
+def publish_window(
+    target: MonitorTarget, report: MonitorReport, validity: dict | None, until: float
+) -> str:
+    """Metrics at the window's step in the version's monitoring run; the report and the drift
+    table as Prefect artifacts and MLflow artifacts. Returns the run id."""
+    client, card = target.client, target.card
+    _, run_id = monitoring.find_monitoring_run(client, card.model_name, target.version)
+    metrics = report.metrics()
+    if validity is not None:
+        metrics["validity_failures"] = float(validity["failed"])
+    step = monitoring.log_window_metrics(client, run_id, metrics, until)
+    title = f"Monitoring {card.model_name} v{target.version}, window {step}"
+    markdown = render_monitor_markdown(report, title, validity)
+    runs.log_text(client, run_id, markdown, f"windows/{step}/report.md")
+    slug = card.model_name.lower().replace("_", "-")
+    create_markdown_artifact(markdown, key=f"monitor-{slug}", description=title)
+    table = drift_table(report)
+    if table:
+        create_table_artifact(table, key=f"drift-{slug}", description=f"{title}: drift tests")
+    return run_id
+
+
+@task(cache_policy=NO_CACHE)
+def raise_alarms(target: MonitorTarget, report: MonitorReport) -> list[str]:
+    """One Prefect event per breach (the train deployment's trigger listens), and a log line."""
+    model = target.card.model_name
+    for breach in report.breaches:
+        logger.warning("%s: %s", breach.event, breach.reason)
+        emit_event(
+            event=breach.event,
+            resource={
+                "prefect.resource.id": f"mleng.model.{model}",
+                "prefect.resource.name": model,
+                "mleng.version": str(target.version),
+            },
+            payload={"reason": breach.reason, **breach.evidence},
+        )
+    return [breach.event for breach in report.breaches]
