@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from mleng.runtime import apply_runtime_defaults
@@ -11,6 +12,7 @@ apply_runtime_defaults()
 from prefect import flow
 
 from mleng.monitoring.monitor import MonitorSettings
+from mleng.serving.commands import DEFAULT_LOG
 from tasks.data import read_card
 from tasks.monitoring import (
     MonitorTarget,
@@ -26,7 +28,7 @@ from tasks.monitoring import (
 @flow(name="monitor", log_prints=True)
 def monitor(
     card_path: str = "configs/adult.yaml",
-    log_url: str = "sqlite:///predictions.db",
+    log_url: str | None = None,
     window_hours: float = 24.0,
     until: float | None = None,
     alpha: float = 0.05,
@@ -45,16 +47,21 @@ def monitor(
 
     Args:
         card_path: the dataset card of the served model.
-        log_url: the prediction log the service writes (`mleng serve --log`).
+        log_url: the prediction log the service writes (`mleng serve --log`); default the
+            environment's MLENG_PREDICTION_LOG, else sqlite:///predictions.db here.
         window_hours: how far back the window reaches from `until`.
         until: the window's end as a Unix time (default: now).
         alpha: family-wise false-alarm rate of the drift tests per window.
         min_rows: rows a window needs before drift is tested.
     """
     card = read_card(card_path)
+    log_url = log_url or os.environ.get("MLENG_PREDICTION_LOG") or DEFAULT_LOG
     settings = MonitorSettings(window_hours=window_hours, alpha=alpha, min_rows=min_rows)
     end = until if until is not None else time.time()
     client, version = find_served_version(card)
+    if version is None:
+        print(f"monitor {card.model_name}: no champion yet, nothing is served to monitor")
+        return {"version": None, "rows": 0, "events": [], "run_id": None}
     target = MonitorTarget(card, client, version, log_url)
     window, outcomes = read_window(target, end - window_hours * 3600, end)
     report = judge_window(target, window, outcomes, settings)

@@ -217,6 +217,12 @@ def train(
                 version.aliases,
             )
             summary.decision, summary.reason = decision.label, decision.reason
+            if version.rollout is not None:
+                summary.reason += (
+                    f"; rolled out as a {version.rollout} beside champion "
+                    f"(card serving.rollout): the `promote` flow or `mleng deploy --model "
+                    f"{card.model_name} --strategy single` makes it champion, `rollback` ends it"
+                )
             summary.checks = [
                 f"{check.name}: {'passed' if check.passed else 'failed'}: {check.detail}"
                 for check in decision.checks

@@ -41,15 +41,10 @@ class MonitorTarget:
 
 
 @task(cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
-def find_served_version(card: DatasetCard) -> tuple[MlflowClient, str]:
-    """The champion's version: monitoring judges what is served."""
+def find_served_version(card: DatasetCard) -> tuple[MlflowClient, str | None]:
+    """The champion's version (None before the first one): monitoring judges what is served."""
     client = runs.configure_tracking()
-    version = registry.find_alias_version(client, card.model_name, registry.CHAMPION)
-    if version is None:
-        raise registry.RegistryError(
-            f"model {card.model_name!r} has no champion to monitor; train one first"
-        )
-    return client, version
+    return client, registry.find_alias_version(client, card.model_name, registry.CHAMPION)
 
 
 @task(cache_policy=NO_CACHE)

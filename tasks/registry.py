@@ -10,6 +10,7 @@ from sklearn.base import BaseEstimator
 from mleng.data.split import SplitData
 from mleng.promotion import GateCheck, PromotionDecision
 from mleng.serving import deployment, fast_path
+from mleng.serving.strategy import ServingStrategy
 from mleng.tracking import registry, versions
 from mleng.tracking.lineage import Lineage
 from tasks.context import RunContext
@@ -78,15 +79,32 @@ def register_model(
     )
     registry.set_alias(context.client, card.model_name, registry.CHALLENGER, version)
     aliases = [registry.CHALLENGER]
+    rollout = None
     if decision.promote:
-        registry.move_champion(
-            context.client, card.model_name, version, f"promoted by run {context.run_id}"
-        )
-        aliases.append(registry.CHAMPION)
+        rollout = roll_out(context, version)
+        if rollout is None:
+            aliases.append(registry.CHAMPION)
     deployment.apply_card_serving(context.client, card.model_name, card.serving)
     context.log(
         tags={**decision.as_tags(), "model.name": card.model_name, "model.version": version}
     )
     return registry.RegisteredVersion(
-        card.model_name, version, f"models:/{card.model_name}/{version}", tuple(aliases)
+        card.model_name, version, f"models:/{card.model_name}/{version}", tuple(aliases), rollout
     )
+
+
+def roll_out(context: RunContext, version: str) -> str | None:
+    """Make a version that passed the gate champion, or, when a champion already serves and the
+    card's `serving.rollout` says so, start its canary (or shadow); returns the strategy started,
+    None when it became champion."""
+    card, client = context.card, context.client
+    settings = card.serving
+    current = registry.find_alias_version(client, card.model_name, registry.CHAMPION)
+    if current is None or settings.rollout == "direct":
+        registry.move_champion(
+            client, card.model_name, version, f"promoted by run {context.run_id}"
+        )
+        return None
+    strategy = ServingStrategy(kind=settings.rollout, fraction=settings.canary_fraction)
+    deployment.deploy_strategy(client, card.model_name, strategy)
+    return settings.rollout

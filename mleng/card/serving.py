@@ -16,7 +16,10 @@ class ServingSettings(StrictModel):
     outcomes later used for retraining are the model's own doing. A stable share of callers,
     chosen by a hash of the caller, gets the baseline (the training majority class or median) or
     nothing; their outcomes stay measurable without the model's influence, and retraining can
-    leave the influenced ones out. Each registration writes this block to the served strategy.
+    leave the influenced ones out. Each registration writes the holdout to the served strategy.
+
+    Rollout: a new version that passed the gate does not replace a serving champion at once; it
+    becomes the challenger in a canary (by default) so live traffic can still refuse it.
     """
 
     holdout_fraction: float = Field(
@@ -28,4 +31,13 @@ class ServingSettings(StrictModel):
     holdout_serves: Literal["baseline", "nothing"] = Field(
         default="baseline",
         description="what a held-out caller gets: the training baseline, or no prediction",
+    )
+    rollout: Literal["canary", "shadow", "direct"] = Field(
+        default="canary",
+        description="how a version that passed the gate reaches callers when a champion exists: "
+        "as a canary (or in shadow) that the `promote` flow or `mleng deploy --strategy single` "
+        "finishes, or directly as champion",
+    )
+    canary_fraction: float = Field(
+        default=0.1, gt=0.0, lt=1.0, description="share of callers a canary serves"
     )

@@ -65,6 +65,7 @@ class RegisteredVersion:
     version: str
     model_uri: str
     aliases: tuple[str, ...]
+    rollout: str | None = None  # the strategy started for it ("canary", "shadow"), if any
 
 
 def pinned_requirements() -> list[str]:

@@ -20,13 +20,14 @@ from tests.helpers import ROOT
 pytestmark = pytest.mark.slow
 
 
-def call_api(api: str, path: str, payload: dict) -> object:
+def call_api(api: str, path: str, payload: dict, method: str = "POST") -> object:
     request = urllib.request.Request(
         f"{api}{path}", data=json.dumps(payload).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
+        headers={"Content-Type": "application/json"}, method=method,
     )  # fmt: skip
     with urllib.request.urlopen(request, timeout=30) as response:
-        return json.load(response)
+        body = response.read()
+        return json.loads(body) if body else None
 
 
 def wait_for_state(api: str, flow_run_id: str, timeout: float) -> str:
@@ -39,6 +40,34 @@ def wait_for_state(api: str, flow_run_id: str, timeout: float) -> str:
             return state
         time.sleep(2)
     return state
+
+
+def run_triggered_retraining(api: str, env: dict, deployment_id: str) -> str:
+    """Emit the monitor's drift event as `monitor` does; the deployment's trigger must start a
+    `train` run, which the worker runs. Returns its final state."""
+    emit = (
+        "from prefect.events import emit_event; "
+        "emit_event(event='mleng.drift.detected', resource={'prefect.resource.id': "
+        "'mleng.model.adult-income', 'prefect.resource.name': 'adult-income'}, "
+        "payload={'reason': 'test'})"
+    )
+    done = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", emit], env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = call_api(
+            api, "/flow_runs/filter",
+            {"flow_runs": {"deployment_id": {"any_": [deployment_id]}}},
+        )  # fmt: skip
+        started = [run for run in runs if not run.get("auto_scheduled")]  # not the cron's
+        if len(started) >= 2:  # the Run button's, then the trigger's
+            newest = max(started, key=lambda run: run["created"])
+            return wait_for_state(api, newest["id"], timeout=400)
+        time.sleep(2)
+    return f"no triggered run within 120 s ({len(started)} started runs)"
 
 
 def test_a_run_of_the_deployment_trains_in_the_project_folder_and_logs_where_deployed(
@@ -65,7 +94,15 @@ def test_a_run_of_the_deployment_trains_in_the_project_folder_and_logs_where_dep
         cli("work-pool", "create", "local-process", "--type", "process")
         cli("variable", "set", "mleng_project_dir", str(ROOT))
         cli("deploy", "--prefect-file", "deployment.yaml", "--all", "--no-prompt")
-        (deployment,) = call_api(api, "/deployments/filter", {})
+        flows = {f["id"]: f["name"] for f in call_api(api, "/flows/filter", {})}
+        deployments = {
+            f"{flows[d['flow_id']]}/{d['name']}": d
+            for d in call_api(api, "/deployments/filter", {})
+        }
+        assert sorted(deployments) == [
+            "monitor/hourly", "promote/manual", "rollback/manual", "train/weekly",
+        ]  # fmt: skip
+        deployment = deployments["train/weekly"]
         limit = deployment.get("global_concurrency_limit") or {}
         assert limit.get("limit") == 1, {k: v for k, v in deployment.items() if "concurren" in k}
         worker_log = (tmp_path / "worker.log").open("wb")
@@ -79,6 +116,15 @@ def test_a_run_of_the_deployment_trains_in_the_project_folder_and_logs_where_dep
                 {"parameters": {"budget": 3, "bootstrap_resamples": 100}},
             )  # fmt: skip
             state = wait_for_state(api, flow_run["id"], timeout=600)
+            # The triggered run takes the deployment's parameters: the same small budget, so it
+            # finds nothing changed and registers no copy (and the test stays short).
+            call_api(
+                api, f"/deployments/{deployment['id']}",
+                {"parameters": {"card_path": "configs/adult.yaml", "seed": 42, "budget": 3,
+                                "bootstrap_resamples": 100}},
+                method="PATCH",
+            )  # fmt: skip
+            triggered = run_triggered_retraining(api, env, deployment["id"])
         finally:
             os.killpg(worker.pid, signal.SIGINT)  # a worker ignores its first SIGTERM
             try:
@@ -89,5 +135,10 @@ def test_a_run_of_the_deployment_trains_in_the_project_folder_and_logs_where_dep
     log = (tmp_path / "worker.log").read_text()
     assert state == "COMPLETED", log[-4000:]
     # The run found configs/adult.yaml in the project folder and logged to the deployed store.
-    (version,) = MlflowClient(store).search_model_versions("name='adult-income'")
-    assert version.tags["mleng.metric"] == "roc_auc"
+    versions = MlflowClient(store).search_model_versions("name='adult-income'")
+    first = min(versions, key=lambda v: int(v.version))
+    assert first.version == "1" and first.tags["mleng.metric"] == "roc_auc"
+    # The trigger's run completed: "unchanged since version 1", or, when the code changed
+    # between the two runs (a checkout being edited), a second version gated like any other.
+    assert triggered == "COMPLETED", log[-4000:]
+    assert len(versions) in (1, 2)
