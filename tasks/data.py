@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from mleng.card import DatasetCard, load_card, resolve_expectations_path
 from mleng.data.loading import FeatureColumns, build_examples, load_dataset
+from mleng.data.sources import describe_source
 from mleng.data.split import SplitData, split_dataset
 from mleng.tracking import datasets
 from mleng.validation.report import (
@@ -46,7 +47,7 @@ def validate_data(context: RunContext, frame: pd.DataFrame) -> ValidationReport:
     """Validate the batch against its suite; publish the report; stop the flow when it fails."""
     card = context.card
     suite_path = resolve_expectations_path(card)
-    report = validate_frame(frame, load_suite(suite_path), source=str(card.path))
+    report = validate_frame(frame, load_suite(suite_path), source=describe_source(card))
     context.publish_markdown(
         render_validation_markdown(report), "data-validation", f"Validation of {card.display_path}",
         "data_validation/report.md",

@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from mleng.card import DatasetCard
 from mleng.data.loading import FeatureColumns
 from mleng.data.sampling import limit_rows
+from mleng.data.sources import describe_source
 from mleng.data.split import SplitData
 from mleng.evaluation import Predictions
 from mleng.quality.checks import (
@@ -49,7 +50,7 @@ def check_data(
     seconds = {f"data_check_seconds_{step}": value for step, value in checks.report.seconds.items()}
     counts = {f"data_findings_{policy}": n for policy, n in checks.count_findings().items()}
     context.log(metrics=counts | seconds)
-    outcome = enforce_policies(checks.findings, frame, "Data", str(card.path))
+    outcome = enforce_policies(checks.findings, frame, "Data", describe_source(card))
     for warning in outcome.warnings:
         print(f"data check warning: {warning}")
     if outcome.dropped_columns:
@@ -64,7 +65,7 @@ def check_split_rows(context: RunContext, split: SplitData) -> None:
     findings = check_split(split, context.card)
     if findings:
         context.log_text(render_findings_markdown(findings), "data_report/split_checks.md")
-    outcome = enforce_policies(findings, split.train_rows, "Split", str(context.card.path))
+    outcome = enforce_policies(findings, split.train_rows, "Split", describe_source(context.card))
     for warning in outcome.warnings:
         print(f"split check warning: {warning}")
 

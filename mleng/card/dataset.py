@@ -25,6 +25,7 @@ from mleng.card.search import (
     SearchConfig,
 )
 from mleng.card.serving import ServingSettings
+from mleng.card.source import SqlSource
 from mleng.errors import CardError
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -34,8 +35,9 @@ class DatasetCard(StrictModel):
     """Everything mleng needs to know about a dataset to validate, train and register a model."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    path: Path
-    format: Literal["csv", "parquet"] = "csv"
+    path: Path | None = None  # a file, a folder of partitions or a glob; required unless sql
+    format: Literal["csv", "parquet", "sql"] = "csv"
+    sql: SqlSource | None = None
     target: str
     task: Task
     positive_label: str | int | float | bool | None = None
@@ -65,6 +67,35 @@ class DatasetCard(StrictModel):
                 f"columns listed twice: {sorted({c for c in columns if columns.count(c) > 1})}"
             )
         return columns
+
+    @model_validator(mode="after")
+    def check_source(self) -> DatasetCard:
+        if self.format == "sql":
+            if self.sql is None:
+                raise ValueError(
+                    "format 'sql' reads a table or a query: add an sql section "
+                    "(sql: {table: sales} or sql: {query: SELECT ...}; the URL comes from "
+                    "the environment variable MLENG_DATA_URL, or the one sql.url_env names)"
+                )
+            if self.path is not None:
+                raise ValueError(
+                    "path is not read with format 'sql' (the sql section says what to read); "
+                    "remove path, or set format to csv or parquet"
+                )
+        else:
+            if self.path is None:
+                raise ValueError(
+                    f"path: required field is missing for format '{self.format}'; set it to a "
+                    f"{self.format} file, a folder of {self.format} partitions or a glob such as "
+                    f"data/sales/*.{self.format} (relative to the card's folder), "
+                    "or use format: sql with an sql section"
+                )
+            if self.sql is not None:
+                raise ValueError(
+                    f"sql is set but format is '{self.format}'; "
+                    "set format: sql to read it, or remove the sql section"
+                )
+        return self
 
     @model_validator(mode="after")
     def check_consistency(self) -> DatasetCard:
@@ -128,7 +159,10 @@ class DatasetCard(StrictModel):
     @property
     def display_path(self) -> str:
         """The data path as users see it: relative to the working folder when inside it, else
-        the file name, so no machine's absolute paths end up in tags, reports or the UIs."""
+        the file name, so no machine's absolute paths end up in tags, reports or the UIs. For
+        `format: sql`, the table (`sql:sales`) or `sql:query`: never the URL."""
+        if self.path is None:
+            return f"sql:{self.sql.table}" if self.sql and self.sql.table else "sql:query"
         path = Path(self.path)
         if not path.is_absolute():
             return str(path)
@@ -196,7 +230,7 @@ def load_card(path: str | Path) -> DatasetCard:
             f"Dataset card {card_path} must be a YAML mapping of fields, got {type(data).__name__}"
         )
     card = validate_card(data, source=str(card_path))
-    if not card.path.is_absolute():
+    if card.path is not None and not card.path.is_absolute():
         card.path = (card_path.parent / card.path).resolve()
     if card.expectations is not None and not card.expectations.is_absolute():
         card.expectations = (card_path.parent / card.expectations).resolve()

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from mleng.card import DatasetCard
+from mleng.data.sources import (
+    data_label,
+    describe_source,
+    read_source,
+    read_table,  # noqa: F401 (imported from here by `card init`)
+    source_kind,
+)
 from mleng.errors import DataError
 from mleng.features.windowing import build_window_examples
 
@@ -22,38 +28,6 @@ class FeatureColumns:
     @property
     def all(self) -> list[str]:
         return [*self.numeric, *self.categorical]
-
-
-def read_table(path: Path, file_format: str) -> pd.DataFrame:
-    """Read a CSV or Parquet file, turning every reader failure into a message naming the file."""
-    if not path.exists():
-        raise DataError(
-            f"Data file {path} does not exist; fix 'path' in the dataset card "
-            "(relative paths resolve against the card's folder)"
-        )
-    if path.is_dir():
-        raise DataError(
-            f"Data path {path} is a folder, not a file; "
-            f"point 'path' in the dataset card at a {file_format} file"
-        )
-    try:
-        if file_format == "parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            f"Data file {path} is empty (0 rows, no header); "
-            f"supply a {file_format} file with a header row and data"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
-        first_line = (
-            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        )
-        raise DataError(
-            f"Data file {path} cannot be read as {file_format}: {first_line}. "
-            f"Check the file is a valid {file_format} file (delimiter, encoding, compression) "
-            "or fix 'format' in the card"
-        ) from None
 
 
 def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
@@ -100,9 +74,10 @@ def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
 
 def load_dataset(card: DatasetCard) -> pd.DataFrame:
     """Read the card's data and check what training needs: rows, target, declared columns."""
-    frame = read_table(card.path, card.format)
+    frame = read_source(card)
     if frame.empty:
-        raise DataError(f"Data file {card.path} has a header but 0 rows; supply data rows")
+        empty = "returned 0 rows" if card.format == "sql" else "has a header but 0 rows"
+        raise DataError(f"{data_label(card)} {empty}; supply data rows")
     declared = [
         card.target,
         *card.id_columns,
@@ -111,9 +86,10 @@ def load_dataset(card: DatasetCard) -> pd.DataFrame:
     declared += [*(card.numeric_columns or []), *(card.categorical_columns or [])]
     missing = [column for column in dict.fromkeys(declared) if column not in frame.columns]
     if missing:
+        fix = "file" if source_kind(card) == "file" else "data"
         raise DataError(
-            f"Data file {card.path} ({len(frame)} rows) lacks columns {missing} named in the card; "
-            f"its columns are {list(frame.columns)[:30]}. Fix the card or the file"
+            f"{data_label(card)} ({len(frame)} rows) lacks columns {missing} named in the card; "
+            f"its columns are {list(frame.columns)[:30]}. Fix the card or the {fix}"
         )
     normalize_target(frame[card.target], card)
     return frame
@@ -142,7 +118,7 @@ def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColu
             categorical.append(column)
     if not numeric and not categorical:
         raise DataError(
-            f"Data file {card.path} has no feature columns besides target/id/timestamp; "
+            f"{data_label(card)} has no feature columns besides target/id/timestamp; "
             "add feature columns to the data"
         )
     return FeatureColumns(numeric, categorical)
@@ -165,7 +141,7 @@ def build_examples(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
         return frame
     if not card.timestamp_column:
         raise DataError(
-            f"Card for {card.path} sets features.windows but no timestamp_column; "
+            f"Card for {describe_source(card)} sets features.windows but no timestamp_column; "
             "name the column that orders the series"
         )
     examples = build_window_examples(
@@ -173,7 +149,7 @@ def build_examples(frame: pd.DataFrame, card: DatasetCard) -> pd.DataFrame:
     )
     if examples.empty:
         raise DataError(
-            f"Data file {card.path} ({len(frame)} rows) gives no complete window of length "
+            f"{data_label(card)} ({len(frame)} rows) gives no complete window of length "
             f"{settings.length}; lower features.windows.length or supply a longer series"
         )
     examples = examples.drop(columns=["window_start", "window_end"]).rename(

@@ -6,6 +6,7 @@ naming the problem and the fix otherwise; nothing is changed in the registry whe
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated
@@ -79,6 +80,9 @@ def register(app: typer.Typer, console, fail) -> None:
             application = create_app(settings)
         except MlengError as error:
             fail(error)
+        logging.basicConfig(format="%(asctime)s %(name)s %(message)s", level=logging.WARNING)
+        logging.getLogger("mleng.serving").setLevel(logging.INFO)
+        print(f"mleng serve: http://{host}:{port} (model {model}, keys {keys})", flush=True)
         uvicorn.run(application, host=host, port=port, log_level="warning", access_log=False)
 
     @app.command()

@@ -220,6 +220,11 @@ class PredictionLog:
         self.close()
 
     @property
+    def shown_url(self) -> str:
+        """The log's URL with any password masked, for messages."""
+        return self._shown_url
+
+    @property
     def pending(self) -> int:
         """Records queued and not yet taken by the writer."""
         return self._queue.qsize()

@@ -94,6 +94,16 @@ class PredictionService:
         await asyncio.to_thread(self._restore_rewards)
         await self.refresh()
         self._refresher = asyncio.create_task(self._refresh_forever())
+        champion = self.snapshot.champion
+        logger.info(
+            "serving %s: %s; strategy %s; log %s",
+            self.settings.model_name,
+            f"champion v{champion.version} ({champion.fast_path} path)"
+            if champion
+            else "no champion yet (/ready answers 503 until one is set)",
+            self.snapshot.strategy.kind,
+            self.log.shown_url,
+        )
 
     async def stop(self) -> None:
         if self._refresher is not None:
@@ -315,7 +325,10 @@ class PredictionService:
             if state.strategy != self.snapshot.strategy:
                 self.health.clear()
                 self.recent_rewards.clear()
+            changed = self.snapshot.versions() != Snapshot(champion, challenger).versions()
             self.snapshot = Snapshot(champion, challenger, state.strategy)
+            if changed:
+                logger.info("now serving %s", self.snapshot.versions())
             self._forget_unused()
             for alias, model in (("champion", champion), ("challenger", challenger)):
                 self.metrics.served_version.labels(alias).set(int(model.version) if model else 0)

@@ -17,6 +17,7 @@ from mlflow.entities import DatasetInput, InputTag
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
 from mleng.card import DatasetCard
+from mleng.data.sources import describe_source
 from mleng.data.split import SplitData, format_row_keys
 
 TRAIN_KEYS_ARTIFACT = "split/train_keys.txt"
@@ -72,7 +73,12 @@ def log_split(client: MlflowClient, run_id: str, split: SplitData, card: Dataset
     train_keys, test_keys = format_row_keys(split.train_keys), format_row_keys(split.test_keys)
     inputs = [
         build_dataset_input(
-            rows, f"{card.name}-{side}", str(card.path), card.target, side, digest_keys(keys)
+            rows,
+            f"{card.name}-{side}",
+            describe_source(card),
+            card.target,
+            side,
+            digest_keys(keys),
         )
         for rows, side, keys in [
             (split.train_rows, "training", train_keys),
