@@ -22,17 +22,19 @@ from tasks.monitoring import (
     raise_alarms,
     read_window,
     validate_window,
+    write_labelled_batch,
 )
 
 
 @flow(name="monitor", log_prints=True)
-def monitor(
+def monitor(  # noqa: PLR0913 - a flow's parameters are its form in the Prefect UI
     card_path: str = "configs/adult.yaml",
     log_url: str | None = None,
     window_hours: float = 24.0,
     until: float | None = None,
     alpha: float = 0.05,
     min_rows: int = 200,
+    write_batch: bool = False,
 ) -> dict:
     """Monitor the champion of a card's model on the prediction service's log.
 
@@ -53,6 +55,8 @@ def monitor(
         until: the window's end as a Unix time (default: now).
         alpha: family-wise false-alarm rate of the drift tests per window.
         min_rows: rows a window needs before drift is tested.
+        write_batch: write the window's rows with their outcomes as a new CSV partition of the
+            card's data folder, for the next training run.
     """
     card = read_card(card_path)
     log_url = log_url or os.environ.get("MLENG_PREDICTION_LOG") or DEFAULT_LOG
@@ -68,6 +72,8 @@ def monitor(
     validity = validate_window(card, window)
     run_id = publish_window(target, report, validity, end)
     events = raise_alarms(target, report)
+    if write_batch:
+        print(write_labelled_batch(card, window, outcomes, end))
     print(
         f"monitor {card.model_name} v{version}: {report.rows} rows, "
         f"{len(events)} breach(es) {events or ''}"

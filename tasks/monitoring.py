@@ -13,6 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
 from mleng.card import DatasetCard, resolve_expectations_path
+from mleng.errors import DataError
 from mleng.monitoring.monitor import (
     MonitorReport,
     MonitorSettings,
@@ -21,7 +22,12 @@ from mleng.monitoring.monitor import (
 )
 from mleng.monitoring.reference import load_reference
 from mleng.monitoring.report import drift_table, render_monitor_markdown
-from mleng.monitoring.window import LogWindow, read_log_window, read_window_outcomes
+from mleng.monitoring.window import (
+    LogWindow,
+    label_rows,
+    read_log_window,
+    read_window_outcomes,
+)
 from mleng.serving.prediction_log import PredictionLog
 from mleng.tracking import monitoring, registry, runs
 from mleng.tracking.versions import load_version_model, read_version_tags
@@ -77,6 +83,7 @@ def judge_window(
         reference.rows,
         (numeric, categorical),
         float(test_metric) if test_metric is not None else None,
+        reference.unseen,
     )
     return assess_window(window, inputs, outcomes, settings)
 
@@ -120,6 +127,27 @@ def publish_window(
     if table:
         create_table_artifact(table, key=f"drift-{slug}", description=f"{title}: drift tests")
     return run_id
+
+
+@task(cache_policy=NO_CACHE)
+def write_labelled_batch(card: DatasetCard, window: LogWindow, outcomes: Any, until: float) -> str:
+    """The window's rows with their outcomes as a new partition of the card's data folder, so
+    the next `train` run learns from live traffic. Refused for a card that reads one file or
+    SQL: appending to those is the data owner's job."""
+    folder = card.path
+    if card.format != "csv" or folder is None or not folder.is_dir():
+        raise DataError(
+            f"the card {card.name!r} reads {card.display_path}, not a folder of CSV partitions; "
+            "set its path to a folder to let monitor write labelled batches into it"
+        )
+    batch = label_rows(window, outcomes, card.target)
+    if batch.empty:
+        return "no labelled rows in the window"
+    path = folder / f"live-{int(until)}.csv"
+    partial = folder / f".{path.name}.partial"
+    batch.to_csv(partial, index=False)
+    partial.rename(path)  # a reader never sees half a batch
+    return f"wrote {len(batch)} labelled rows to {path}"
 
 
 @task(cache_policy=NO_CACHE)

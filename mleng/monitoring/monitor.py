@@ -67,6 +67,7 @@ class WindowInputs:
     reference: pd.DataFrame
     columns: tuple[list[str], list[str]]  # numeric, categorical
     test_metric: float | None  # the version's test estimate of the card's metric
+    unseen: pd.DataFrame | None = None  # rows the version never trained on, for its outputs
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,9 @@ def measure_window_prediction_drift(
     answered = window.from_model
     if answered.sum() < settings.min_rows:
         return None
-    model, reference = inputs.model, inputs.reference.head(5000)
+    unseen = inputs.unseen
+    enough = unseen is not None and len(unseen) >= settings.min_rows
+    model, reference = inputs.model, (unseen if enough else inputs.reference).head(5000)
     if window.probabilities is not None and hasattr(model, "predict_proba"):
         before = positive_scores(model, model.predict_proba(reference), inputs.card)
         now = positive_scores(model, window.probabilities[answered], inputs.card)
@@ -230,6 +233,8 @@ def measure_window_performance(
     """Measured on the outcomes when enough came back; else estimated from the probabilities
     (binary models, CBPE); else nothing."""
     card, resampling = inputs.card, Resampling(settings.resamples, 0.95, settings.seed)
+    if len(outcomes):  # the model's answers only: a holdout's baseline is not the model
+        outcomes = outcomes[window.from_model[outcomes["row"].to_numpy(dtype=int)]]
     if len(outcomes) >= settings.min_outcomes:
         rows = outcomes["row"].to_numpy(dtype=int)
         truth = _typed_outcomes(outcomes["outcome"], inputs.model, card.task)

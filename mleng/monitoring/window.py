@@ -85,8 +85,18 @@ def _probability_frame(shares: list[dict | None], from_model: np.ndarray) -> pd.
     return pd.DataFrame(table, columns=labels, dtype="float64")
 
 
+def label_rows(window: LogWindow, outcomes: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The window's rows that got an outcome, with it as the target column: a new training
+    batch drawn from live traffic."""
+    if outcomes.empty:
+        return pd.DataFrame(columns=[*window.inputs.columns, target])
+    rows = window.inputs.iloc[outcomes["row"].to_numpy(dtype=int)].reset_index(drop=True)
+    return rows.assign(**{target: outcomes["outcome"].to_numpy()})
+
+
 def read_window_outcomes(log: PredictionLog, window: LogWindow, model_name: str) -> pd.DataFrame:
-    """The latest outcome of each one-row request of the window answered by the model.
+    """The latest outcome of each one-row request of the window (held-out callers' too: their
+    outcomes are the ones the model did not influence).
 
     Feedback is per request; for a request of several rows it cannot say which row it is about,
     so only one-row requests are joined with their outcome.
@@ -100,7 +110,7 @@ def read_window_outcomes(log: PredictionLog, window: LogWindow, model_name: str)
     picked = [
         (row, by_request.at[request, "outcome"], by_request.at[request, "reward"])
         for row, request in enumerate(window.request_of_row)
-        if request in single and request in by_request.index and window.from_model[row]
+        if request in single and request in by_request.index
     ]
     frame = pd.DataFrame(picked, columns=["row", "outcome", "reward"])
     return frame[frame["outcome"].notna()].reset_index(drop=True)
