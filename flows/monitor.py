@@ -16,6 +16,7 @@ from mleng.serving.commands import DEFAULT_LOG
 from tasks.data import read_card
 from tasks.monitoring import (
     MonitorTarget,
+    WindowFindings,
     find_served_version,
     judge_window,
     publish_window,
@@ -68,9 +69,9 @@ def monitor(  # noqa: PLR0913 - a flow's parameters are its form in the Prefect 
         return {"version": None, "rows": 0, "events": [], "run_id": None}
     target = MonitorTarget(card, client, version, log_url)
     window, outcomes = read_window(target, end - window_hours * 3600, end)
-    report = judge_window(target, window, outcomes, settings)
+    report, images = judge_window(target, window, outcomes, settings)
     validity = validate_window(card, window)
-    run_id = publish_window(target, report, validity, end)
+    run_id = publish_window(target, WindowFindings(report, images, validity), end)
     events = raise_alarms(target, report)
     if write_batch:
         print(write_labelled_batch(card, window, outcomes, end))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from mlflow import MlflowClient
+from PIL import Image
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -14,6 +16,7 @@ from prefect.events import emit_event
 
 from mleng.card import DatasetCard, resolve_expectations_path
 from mleng.errors import DataError
+from mleng.monitoring.figures import render_window_figures
 from mleng.monitoring.monitor import (
     MonitorReport,
     MonitorSettings,
@@ -28,6 +31,7 @@ from mleng.monitoring.window import (
     read_log_window,
     read_window_outcomes,
 )
+from mleng.reports.embedding import embed_figures, render_html_page, render_png
 from mleng.serving.prediction_log import PredictionLog
 from mleng.tracking import monitoring, registry, runs
 from mleng.tracking.versions import load_version_model, read_version_tags
@@ -65,8 +69,9 @@ def read_window(target: MonitorTarget, since: float, until: float) -> tuple[LogW
 @task(cache_policy=NO_CACHE)
 def judge_window(
     target: MonitorTarget, window: LogWindow, outcomes: Any, settings: MonitorSettings
-) -> MonitorReport:
-    """Drift, prediction drift, performance, stability and usage of the window."""
+) -> tuple[MonitorReport, dict[str, bytes]]:
+    """Drift, prediction drift, performance, stability and usage of the window, and a picture
+    of each drifted feature (PNG bytes by name)."""
     card, client = target.card, target.client
     reference = load_reference(client, card, target.version)
     model = load_version_model(card.model_name, target.version)
@@ -85,7 +90,9 @@ def judge_window(
         float(test_metric) if test_metric is not None else None,
         reference.unseen,
     )
-    return assess_window(window, inputs, outcomes, settings)
+    report = assess_window(window, inputs, outcomes, settings)
+    figures = render_window_figures(report.drift, reference.rows, window.inputs)
+    return report, {name: render_png(figure) for name, figure in figures.items()}
 
 
 @task(cache_policy=NO_CACHE)
@@ -106,13 +113,21 @@ def validate_window(card: DatasetCard, window: LogWindow) -> dict | None:
     }
 
 
+@dataclass(frozen=True)
+class WindowFindings:
+    """What a window produced: the report, its pictures, the suite's verdict."""
+
+    report: MonitorReport
+    images: dict[str, bytes]
+    validity: dict | None
+
+
 @task(cache_policy=NO_CACHE)
-def publish_window(
-    target: MonitorTarget, report: MonitorReport, validity: dict | None, until: float
-) -> str:
-    """Metrics at the window's step in the version's monitoring run; the report and the drift
-    table as Prefect artifacts and MLflow artifacts. Returns the run id."""
+def publish_window(target: MonitorTarget, findings: WindowFindings, until: float) -> str:
+    """Metrics at the window's step in the version's monitoring run; the report (with its
+    figures) and the drift table as MLflow and Prefect artifacts. Returns the run id."""
     client, card = target.client, target.card
+    report, validity = findings.report, findings.validity
     _, run_id = monitoring.find_monitoring_run(client, card.model_name, target.version)
     metrics = report.metrics()
     if validity is not None:
@@ -120,9 +135,19 @@ def publish_window(
     step = monitoring.log_window_metrics(client, run_id, metrics, until)
     title = f"Monitoring {card.model_name} v{target.version}, window {step}"
     markdown = render_monitor_markdown(report, title, validity)
-    runs.log_text(client, run_id, markdown, f"windows/{step}/report.md")
+    if findings.images:
+        markdown += "\n## What moved\n\n" + "\n".join(
+            f"![{name.replace('_', ' ')}](plots/{name}.png)" for name in findings.images
+        )
+    images = {f"plots/{name}.png": png for name, png in findings.images.items()}
+    folder = f"windows/{step}"
+    for path, png in images.items():
+        client.log_image(run_id, Image.open(io.BytesIO(png)), f"{folder}/{path}")
+    runs.log_text(client, run_id, markdown, f"{folder}/report.md")
+    embedded = embed_figures(markdown, images)
+    runs.log_text(client, run_id, render_html_page(embedded, title), f"{folder}/report.html")
     slug = card.model_name.lower().replace("_", "-")
-    create_markdown_artifact(markdown, key=f"monitor-{slug}", description=title)
+    create_markdown_artifact(embedded, key=f"monitor-{slug}", description=title)
     table = drift_table(report)
     if table:
         create_table_artifact(table, key=f"drift-{slug}", description=f"{title}: drift tests")

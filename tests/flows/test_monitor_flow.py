@@ -99,3 +99,8 @@ def test_monitor_is_quiet_on_familiar_traffic_and_raises_drift_on_a_shift(
     last = max(point.step for point in history)
     report = mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/windows/{last}/report.md")
     assert "age" in report and "mleng.drift.detected" in report
+    assert "![shift age](plots/shift_age.png)" in report
+    folder = f"windows/{last}/plots"
+    assert "shift_age.png" in {
+        a.path.rsplit("/", 1)[-1] for a in client.list_artifacts(run.info.run_id, folder)
+    }
