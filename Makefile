@@ -7,7 +7,7 @@ export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
 export MLFLOW_DISABLE_TELEMETRY ?= true
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install install-dev demo test test-fast bench bench-quick lint clean
+.PHONY: install install-dev demo test test-fast bench bench-quick lint clean up down status
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,16 @@ bench-quick: install-dev
 	$(BIN)/python bench/search.py --quick
 	$(BIN)/python bench/bootstrap.py --quick
 	$(BIN)/python bench/online.py --quick
+
+## The local stack in the background: Prefect (4200), MLflow (5000), a worker, the service (8000) once a champion exists.
+up: install
+	$(BIN)/mleng stack up
+
+down: install
+	$(BIN)/mleng stack down
+
+status: install
+	$(BIN)/mleng stack status
 
 lint: install-dev
 	$(BIN)/ruff check mleng tasks flows tests bench

@@ -17,6 +17,8 @@ from rich.table import Table
 
 from mleng.errors import MlengError
 from mleng.runtime import apply_runtime_defaults
+from mleng.serving.commands import register as register_serving
+from mleng.stack_commands import register as register_stack
 
 app = typer.Typer(
     add_completion=False,
@@ -219,9 +221,8 @@ def card_init(
     )
 
 
-from mleng.serving.commands import register as register_serving
-
 register_serving(app, console, fail)
+register_stack(app, console, fail)
 
 
 def main() -> None:

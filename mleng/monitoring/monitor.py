@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from mleng.assessment.shift import ShiftReport, ShiftTest, detect_shift
 from mleng.card import DatasetCard
 from mleng.card.base import StrictModel
+from mleng.data.loading import FeatureColumns
 from mleng.evaluation import Predictions, Resampling, Truth
 from mleng.evaluation.records import LOWER_IS_BETTER
 from mleng.monitoring.drift import DriftReport, measure_feature_drift, measure_prediction_drift
@@ -45,6 +47,11 @@ class MonitorSettings(StrictModel):
         description="how far the metric's interval may lie below the version's test estimate",
     )
     resamples: int = Field(default=500, ge=50)
+    shift_permutations: int = Field(
+        default=19,
+        ge=0,
+        description="adversarial validation's permutations (0: skip the multivariate check)",
+    )
     seed: int = 0
 
 
@@ -83,6 +90,7 @@ class MonitorReport:
     usage: UsageReport | None
     breaches: tuple[Breach, ...]
     notes: tuple[str, ...] = ()
+    shift: ShiftReport | None = None  # multivariate: informs, the per-feature tests decide
 
     def metrics(self) -> dict[str, float]:
         """Numbers for MLflow, one time series each."""
@@ -106,6 +114,9 @@ class MonitorReport:
         out["output_non_finite"] = float(sum(c["nan"] + c["inf"] for c in outputs.values()))
         if self.usage is not None:
             out["requests_last_hour"] = float(self.usage.requests)
+        if self.shift is not None:
+            out["adversarial_auc"] = float(self.shift.auc)
+            out["adversarial_p"] = float(self.shift.p_value)
         out["breaches"] = float(len(self.breaches))
         return out
 
@@ -117,7 +128,7 @@ def assess_window(
     numeric, categorical = inputs.columns
     notes: list[str] = []
     breaches: list[Breach] = []
-    drift = prediction_drift = None
+    drift = prediction_drift = shift = None
     scored = window.inputs[window.from_model] if window.n_rows else window.inputs
     if window.n_rows >= settings.min_rows and all(
         c in window.inputs.columns for c in [*numeric, *categorical]
@@ -127,6 +138,7 @@ def assess_window(
         )
         if drift.any_drift:
             breaches.append(describe_drift(drift, inputs, window))
+        shift = measure_joint_shift(inputs, window, settings)
         prediction_drift = measure_window_prediction_drift(window, inputs, settings)
         if prediction_drift is not None and prediction_drift.any_drift:
             breaches.append(describe_drift(prediction_drift, inputs, window, what="predictions"))
@@ -160,6 +172,23 @@ def assess_window(
         usage,
         tuple(breaches),
         tuple(notes),
+        shift,
+    )
+
+
+def measure_joint_shift(
+    inputs: WindowInputs, window: LogWindow, settings: MonitorSettings
+) -> ShiftReport | None:
+    """Adversarial validation of the window against the training rows: a shift in how features
+    go together that no single feature shows. Its own permutation test, at `alpha`; reported
+    beside the per-feature decision rather than added to it, so the window's false-alarm rate
+    stays the calibrated one."""
+    if settings.shift_permutations == 0:
+        return None
+    numeric, categorical = inputs.columns
+    test = ShiftTest(settings.shift_permutations, 2000, alpha=settings.alpha)
+    return detect_shift(
+        inputs.reference, window.inputs, FeatureColumns(numeric, categorical), test, settings.seed
     )
 
 

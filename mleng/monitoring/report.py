@@ -21,6 +21,17 @@ def render_monitor_markdown(report: MonitorReport, title: str, validity: dict | 
     lines += [f"- {note}" for note in report.notes]
     if report.drift is not None:
         lines += ["", "## Input drift", "", report.drift.to_markdown()]
+    if report.shift is not None:
+        shift = report.shift
+        drivers = ", ".join(d.column for d in shift.drivers[:3]) or "none"
+        verdict = "shifted" if shift.shifted else "no significant shift"
+        text = (
+            f"A classifier tells the window from the training rows with out-of-fold AUC "
+            f"{shift.auc:.3f} (permutation p = {shift.p_value:.3f}, {shift.n_permutations} "
+            f"permutations; {verdict}); strongest drivers: {drivers}. Informative: the "
+            "per-feature tests above decide the alarm."
+        )
+        lines += ["", "## Joint shift (adversarial validation)", "", text]
     if report.prediction_drift is not None:
         lines += ["", "## Prediction drift", "", report.prediction_drift.to_markdown()]
     if report.performance is not None:

@@ -137,7 +137,7 @@ def test_a_run_of_the_deployment_trains_in_the_project_folder_and_logs_where_dep
     # The run found configs/adult.yaml in the project folder and logged to the deployed store.
     versions = MlflowClient(store).search_model_versions("name='adult-income'")
     first = min(versions, key=lambda v: int(v.version))
-    assert first.version == "1" and first.tags["mleng.metric"] == "roc_auc"
+    assert str(first.version) == "1" and first.tags["mleng.metric"] == "roc_auc"
     # The trigger's run completed: "unchanged since version 1", or, when the code changed
     # between the two runs (a checkout being edited), a second version gated like any other.
     assert triggered == "COMPLETED", log[-4000:]
