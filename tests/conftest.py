@@ -45,6 +45,27 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     mlflow.set_registry_uri(before[1])
 
 
+@pytest.fixture(autouse=True, scope="module")
+def restore_tracking_uris() -> Iterator[None]:
+    """Each test module leaves MLflow's process-wide tracking and registry URIs (and the
+    environment variable) as it found them: a module fixture that points them at its own store
+    must not send a later module's `MlflowClient(uri)` registry reads elsewhere."""
+    import mlflow.tracking._model_registry.utils as registry_utils
+    import mlflow.tracking._tracking_service.utils as tracking_utils
+
+    before = (
+        os.environ.get("MLFLOW_TRACKING_URI"),
+        tracking_utils._tracking_uri,
+        registry_utils._registry_uri,
+    )
+    yield
+    if before[0] is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before[0]
+    tracking_utils._tracking_uri, registry_utils._registry_uri = before[1], before[2]
+
+
 @pytest.fixture(scope="session")
 def prefect_server():
     """One temporary Prefect server for every flow test (10-20 s to start here)."""

@@ -135,7 +135,7 @@ def test_a_run_of_the_deployment_trains_in_the_project_folder_and_logs_where_dep
     log = (tmp_path / "worker.log").read_text()
     assert state == "COMPLETED", log[-4000:]
     # The run found configs/adult.yaml in the project folder and logged to the deployed store.
-    versions = MlflowClient(store).search_model_versions("name='adult-income'")
+    versions = MlflowClient(store, store).search_model_versions("name='adult-income'")
     first = min(versions, key=lambda v: int(v.version))
     assert str(first.version) == "1" and first.tags["mleng.metric"] == "roc_auc"
     # The trigger's run completed: "unchanged since version 1", or, when the code changed

@@ -60,7 +60,7 @@ def test_the_model_card_figures_load_in_the_prefect_and_mlflow_uis(tmp_path: Pat
             browser.open(f"http://127.0.0.1:{prefect_port}/artifacts/artifact/"
                          f"{find_artifact_id(api, 'model-card')}")  # fmt: skip
             in_prefect = browser.wait_for_images(FIGURES)
-            client = MlflowClient(store)
+            client = MlflowClient(store, store)
             experiment = client.get_experiment_by_name("adult_test")
             (run,) = client.search_runs([experiment.experiment_id], "tags.`mleng.flow` = 'train'")
             mlflow_server = [
