@@ -29,9 +29,11 @@ install-dev: $(VENV)/.installed-dev
 demo: install
 	$(BIN)/mleng train configs/adult.yaml
 
-## The whole test suite, slow end-to-end flows included.
+## The whole test suite, slow end-to-end flows included. Two workers (`-n 2`), one test file each
+## at a time (`--dist loadfile`, so a module's servers start once): most slow tests wait on
+## servers, so the two cores stay busy.
 test: install-dev
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 ## Unit tests only (no Prefect engine, no end-to-end flows).
 test-fast: install-dev

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from mleng.runtime import apply_runtime_defaults
 
 apply_runtime_defaults()
 os.environ["PREFECT_TASKS_DEFAULT_NO_CACHE"] = "true"
+if "PYTEST_XDIST_WORKER" in os.environ:  # each worker its own Prefect home (profiles, storage)
+    _home = Path(tempfile.gettempdir()) / f"mleng-prefect-{os.environ['PYTEST_XDIST_WORKER']}"
+    _home.mkdir(exist_ok=True)
+    os.environ["PREFECT_HOME"] = str(_home)
 
 import pandas as pd
 import pytest
