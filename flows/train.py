@@ -22,6 +22,7 @@ from mleng.promotion import GateEvidence
 from mleng.reports.summary import (
     TrainSummary,
     describe_search,
+    explain_stop,
     render_summary_markdown,
     summarize_families,
 )
@@ -72,6 +73,7 @@ def train(
     seed: int = 42,
     strategy: Literal["coarse_to_fine", "random", "grid"] | None = None,
     bootstrap_resamples: int = 1000,
+    time_budget_s: float | None = None,
 ) -> TrainSummary:
     """Train, evaluate and register a model for one dataset card.
 
@@ -87,10 +89,12 @@ def train(
         seed: Seed for the search, the feature pipeline, the data checks and the bootstrap.
         strategy: Search strategy; defaults to the card's search.strategy.
         bootstrap_resamples: Resamples for the test-metric intervals and the champion comparison.
+        time_budget_s: Wall time for the search in seconds; defaults to the card's
+            search.time_budget_s (none: the evaluation budget alone decides).
     """
     seconds: dict[str, float] = {}
     with timed(seconds, "load"):
-        card = read_card(card_path, budget, strategy)
+        card = read_card(card_path, budget, strategy, time_budget_s)
         frame = sample_data(load_data(card), card, seed)
         lineage = describe_lineage(
             card, digest_keys(format_row_keys(compute_row_keys(frame, card))), seed
@@ -153,15 +157,20 @@ def train(
                     for trial in trials
                 ]
 
-            stopping = EarlyStopping(card.search.patience, card.search.min_improvement)
+            search = card.search
+            stopping = EarlyStopping(search.patience, search.min_improvement, search.time_budget_s)
+            started = time.monotonic()
             results = run_search(
-                spaces, card.search.budget, evaluate_batch, seed=seed,
-                strategy=card.search.strategy, stopping=stopping,
+                spaces, search.budget, evaluate_batch, seed=seed, strategy=search.strategy,
+                stopping=stopping,
             )  # fmt: skip
-            stopped_early = len(results) < card.search.budget
+            stopped_by = explain_stop(search, len(results), time.monotonic() - started)
             context.log(
                 metrics={"search_evaluations": len(results)},
-                tags={"search.stopped_early": str(stopped_early).lower()},
+                tags={
+                    "search.stopped_early": str(stopped_by != "budget").lower(),
+                    "search.stopped_by": stopped_by,
+                },
             )
             best = select_best(results)
             context.log(
@@ -171,7 +180,7 @@ def train(
                 }
             )
             summary.best_family = best.trial.family
-            summary.search = describe_search(card.search, len(results))
+            summary.search = describe_search(card.search, len(results), stopped_by)
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
         with timed(seconds, "refit"):

@@ -62,13 +62,17 @@ def train(
     bootstrap_resamples: Annotated[
         int, typer.Option(help="Bootstrap resamples for intervals")
     ] = 1000,
+    time_budget: Annotated[
+        float | None,
+        typer.Option(help="Wall time for the search in seconds (default: the card's)"),
+    ] = None,
 ) -> None:
     """Run the `train` flow on CARD: validate, search, evaluate, register."""
     apply_runtime_defaults()
     try:
         from mleng.card import load_card
 
-        load_card(card).with_overrides(budget=budget, strategy=strategy)
+        load_card(card).with_overrides(budget, strategy, time_budget)
         from flows.train import train as train_flow
 
         summary = train_flow(
@@ -77,6 +81,7 @@ def train(
             seed=seed,
             strategy=strategy,
             bootstrap_resamples=bootstrap_resamples,
+            time_budget_s=time_budget,
         )
     except MlengError as error:
         fail(error)

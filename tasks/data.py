@@ -24,10 +24,13 @@ from tasks.context import RunContext
 
 @task(cache_policy=NO_CACHE)
 def read_card(
-    card_path: str, budget: int | None = None, strategy: str | None = None
+    card_path: str,
+    budget: int | None = None,
+    strategy: str | None = None,
+    time_budget_s: float | None = None,
 ) -> DatasetCard:
     """Read and check the dataset card, applying flow-level overrides."""
-    return load_card(card_path).with_overrides(budget=budget, strategy=strategy)
+    return load_card(card_path).with_overrides(budget, strategy, time_budget_s)
 
 
 @task(

@@ -176,19 +176,25 @@ class DatasetCard(StrictModel):
         """Whether the primary metric improves downwards (losses and errors)."""
         return self.metric in ("log_loss", "rmse", "mae")
 
-    def with_overrides(self, budget: int | None = None, strategy: str | None = None) -> DatasetCard:
+    def with_overrides(
+        self,
+        budget: int | None = None,
+        strategy: str | None = None,
+        time_budget_s: float | None = None,
+    ) -> DatasetCard:
         """A copy of the card with the run's search overrides, validated like the file.
 
         The CLI flags and the flow's parameters go through here, so a bad `--strategy` is refused
         with the same message as a bad `search.strategy` in the YAML.
         """
-        overrides = {"budget": budget, "strategy": strategy}
+        overrides = {"budget": budget, "strategy": strategy, "time_budget_s": time_budget_s}
         given = {name: value for name, value in overrides.items() if value is not None}
         if not given:
             return self
         data = self.model_dump()
         data["search"].update(given)
-        source = " ".join(f"--{name} {value}" for name, value in given.items())
+        flags = {"time_budget_s": "time-budget"}
+        source = " ".join(f"--{flags.get(name, name)} {value}" for name, value in given.items())
         return validate_card(data, source=f"{self.name} with {source}")
 
 

@@ -121,6 +121,12 @@ class SearchConfig(StrictModel):
     min_improvement: float = Field(
         default=0.0, ge=0.0, description="smallest gain in the CV score that resets patience"
     )
+    time_budget_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="wall time for the search in seconds: once spent, no trial is proposed "
+        "(the coarse round, one trial per family at least, always runs); None: the budget alone",
+    )
     validation: Literal["cv", "adversarial"] = Field(
         default="cv",
         description="cv: k-fold (forward-chaining when time-ordered); adversarial: score every "

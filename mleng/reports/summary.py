@@ -136,10 +136,22 @@ def summarize_families(results: list[Any], lower_is_better: bool) -> dict[str, d
     return best
 
 
-def describe_search(settings: SearchConfig, n_evaluations: int) -> str:
+def explain_stop(settings: SearchConfig, n_evaluations: int, elapsed_s: float) -> str:
+    """Why the search ended: `budget` (every evaluation spent), `time_budget`, or `patience`
+    (which also covers a space with fewer configurations than the budget)."""
+    if n_evaluations >= settings.budget:
+        return "budget"
+    if settings.time_budget_s is not None and elapsed_s >= settings.time_budget_s:
+        return "time_budget"
+    return "patience"
+
+
+def describe_search(settings: SearchConfig, n_evaluations: int, stopped_by: str = "") -> str:
     """The search as the summary reports it: strategy, evaluations spent, validation, early stop."""
     stopped = ""
-    if n_evaluations < settings.budget:
+    if stopped_by == "time_budget":
+        stopped = f", stopped when its time budget of {settings.time_budget_s:g} s was spent"
+    elif n_evaluations < settings.budget:
         stopped = ", stopped early (patience, or every configuration scored)"
     return (
         f"{settings.strategy}, {n_evaluations} of {settings.budget} evaluations, "

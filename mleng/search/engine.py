@@ -28,8 +28,9 @@ caller reads as stopping early, like `patience`.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -93,10 +94,14 @@ class EarlyStopping:
 
     With `patience`, it stops once that many fine rounds in a row gained no more than
     `min_improvement` over the best score before them; without, it spends the whole budget.
+    With `time_budget_s` (any strategy), no trial is proposed once that much wall time has
+    passed; the first round (one trial per family at least) always runs, and later trials are
+    scored one at a time so the search stops within one trial of the deadline.
     """
 
     patience: int | None = None
     min_improvement: float = 0.0
+    time_budget_s: float | None = None
 
 
 def plan_stages(budget: int, n_families: int) -> list[int]:
@@ -156,15 +161,22 @@ def run_search(
     if strategy not in STRATEGIES:
         raise SearchError(f"unknown search strategy '{strategy}'; use one of {list(STRATEGIES)}")
     rng = np.random.default_rng(seed)
+    clock = Deadline(stopping.time_budget_s)
     if strategy in ("random", "grid"):
         propose = propose_random if strategy == "random" else propose_grid
         proposals = drop_repeats(propose(checked, budget, rng), [])
-        return evaluate_batch(evaluate, proposals, strategy, 0, 0)
+        if clock.seconds is None:
+            return evaluate_batch(evaluate, proposals, strategy, 0, 0)
+        first = len(checked)  # at least as many trials as families, as the coarse round
+        results = evaluate_batch(evaluate, proposals[:first], strategy, 0, 0)
+        return results + evaluate_until(evaluate, proposals[first:], (strategy, 0), results, clock)
     results: list[TrialResult] = []
     stages = plan_stages(budget, len(checked))
     stale_rounds = 0
     for round_number, size in enumerate(stages):
         if stopping.patience is not None and stale_rounds >= stopping.patience:
+            break
+        if round_number > 0 and clock.spent():
             break
         if round_number == 0:
             proposals, stage = propose_coarse(checked, size, rng), "coarse"
@@ -179,11 +191,45 @@ def run_search(
         if not proposals:
             break  # every configuration of every family has been scored
         best_before = best_score(results)
-        results += evaluate_batch(evaluate, proposals, stage, round_number, len(results))
+        if round_number == 0 or clock.seconds is None:
+            results += evaluate_batch(evaluate, proposals, stage, round_number, len(results))
+        else:
+            results += evaluate_until(evaluate, proposals, (stage, round_number), results, clock)
         if round_number > 0:
             gained = best_score(results) - best_before
             stale_rounds = 0 if gained > stopping.min_improvement else stale_rounds + 1
     return results
+
+
+@dataclass
+class Deadline:
+    """A wall-clock budget started when the search starts (None: no limit)."""
+
+    seconds: float | None
+    started: float = field(default_factory=time.monotonic)
+
+    def spent(self) -> bool:
+        return self.seconds is not None and time.monotonic() - self.started >= self.seconds
+
+
+def evaluate_until(
+    evaluate: EvaluateBatch,
+    proposals: list[Proposal],
+    where: tuple[Stage, int],
+    results: list[TrialResult],
+    clock: Deadline,
+) -> list[TrialResult]:
+    """The proposals scored one at a time until the deadline passes (results so far given for
+    the trial indices)."""
+    stage, round_number = where
+    scored: list[TrialResult] = []
+    for proposal in proposals:
+        if clock.spent():
+            break
+        scored += evaluate_batch(
+            evaluate, [proposal], stage, round_number, len(results) + len(scored)
+        )
+    return scored
 
 
 def drop_repeats(proposals: list[Proposal], results: list[TrialResult]) -> list[Proposal]:
