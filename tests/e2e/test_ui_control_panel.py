@@ -135,11 +135,25 @@ def start_custom_run(page: Page, ui: str) -> str:
     # The toast reads "<name> scheduled  to start now" (sic). This UI shows it twice, one copy
     # over the other, so its "View run" button is hard to click: follow the run's link on the
     # deployment page instead (under "Next Run", then in the runs list).
-    page.get_by_text(re.compile(rf"{RUN_NAME}\s+scheduled\s+to\s+start")).first.wait_for()
-    page.get_by_role("link", name=RUN_NAME, exact=True).first.click()
-    run_page = re.compile(r"/runs/flow-run/([0-9a-f-]{36})")  # JS regex: no (?P<>)
-    expect(page).to_have_url(run_page)
-    return run_page.search(page.url)[1]
+    with contextlib.suppress(PlaywrightError):  # the toast is a courtesy: the run is the proof
+        page.get_by_text(re.compile(rf"{RUN_NAME}\s+scheduled\s+to\s+start")).first.wait_for()
+    # The deployment page lists the new run only once its list refreshes (slow on a loaded
+    # machine): find the run the form created by its name, then open its page as a link would.
+    flow_run_id = find_run_by_name(f"{ui}/api", RUN_NAME, timeout=60)
+    page.goto(f"{ui}/runs/flow-run/{flow_run_id}")
+    expect(page).to_have_url(re.compile(rf"/runs/flow-run/{flow_run_id}"))
+    return flow_run_id
+
+
+def find_run_by_name(api: str, name: str, timeout: float) -> str:
+    """The id of the flow run the UI's form created, named `name`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = call_api(api, "/flow_runs/filter", {"flow_runs": {"name": {"any_": [name]}}})
+        if found:
+            return found[0]["id"]
+        time.sleep(1)
+    raise AssertionError(f"the Prefect UI's form created no flow run named {name!r}")
 
 
 def watch_run_state(page: Page, timeout: float) -> str:
