@@ -68,4 +68,4 @@ lint: install-dev
 	$(BIN)/ruff format --check mleng tasks flows tests bench
 
 clean:
-	rm -rf mlflow.db mlartifacts mlruns .pytest_cache
+	rm -rf mlflow.db mlartifacts mlruns .pytest_cache predictions.db predictions.db-wal predictions.db-shm
