@@ -35,6 +35,7 @@ from mleng.reports.embedding import embed_figures, render_html_page, render_png
 from mleng.serving.prediction_log import PredictionLog
 from mleng.tracking import monitoring, registry, runs
 from mleng.tracking.versions import load_version_model, read_version_tags
+from mleng.training.threshold import unwrap_pipeline
 from mleng.validation.suites import load_suite, validate_frame
 
 logger = logging.getLogger("mleng.monitoring")
@@ -76,10 +77,8 @@ def judge_window(
     reference = load_reference(client, card, target.version)
     model = load_version_model(card.model_name, target.version)
     tags = read_version_tags(client, card.model_name, target.version)
-    inputs_step = model.estimator if hasattr(model, "estimator") else model
-    coercer = inputs_step.steps[0][1] if hasattr(inputs_step, "steps") else None
-    numeric = list(getattr(coercer, "numeric_columns", []))
-    categorical = list(getattr(coercer, "categorical_columns", []))
+    coercer = unwrap_pipeline(model).named_steps["inputs"]  # RawInputCoercer: the contract
+    numeric, categorical = list(coercer.numeric_columns), list(coercer.categorical_columns)
     test_metric = tags.get(f"metric.{card.metric}")
     inputs = WindowInputs(
         card,

@@ -29,6 +29,7 @@ from mleng.monitoring.performance import (
 from mleng.monitoring.stability import count_non_finite
 from mleng.monitoring.usage import UsageReport, compare_hourly_usage
 from mleng.monitoring.window import LogWindow
+from mleng.training.threshold import read_threshold
 
 DRIFT_EVENT = "mleng.drift.detected"
 PERFORMANCE_EVENT = "mleng.performance.degraded"
@@ -213,17 +214,11 @@ def describe_drift(
 
 
 def output_frame(window: LogWindow) -> pd.DataFrame:
-    answered = window.predictions[window.from_model]
-    frame = pd.DataFrame({"prediction": pd.to_numeric(answered, errors="coerce")})
+    """The model's answers in the window: class probabilities, or the predicted values."""
     if window.probabilities is not None:
-        frame = pd.concat(
-            [
-                frame.reset_index(drop=True),
-                window.probabilities[window.from_model].reset_index(drop=True),
-            ],
-            axis=1,
-        )
-    return frame if window.probabilities is None else frame.drop(columns=["prediction"])
+        return window.probabilities[window.from_model].reset_index(drop=True)
+    answered = window.predictions[window.from_model]
+    return pd.DataFrame({"prediction": pd.to_numeric(answered, errors="coerce")})
 
 
 def positive_scores(model: Any, probabilities: pd.DataFrame | np.ndarray, card: DatasetCard):
@@ -286,8 +281,7 @@ def measure_window_performance(
         if answered.sum() < settings.min_rows:
             return None
         scores = positive_scores(inputs.model, window.probabilities[answered], card)
-        threshold = getattr(inputs.model, "threshold", 0.5)
-        threshold = threshold if isinstance(threshold, float) else 0.5
+        threshold = read_threshold(inputs.model) or 0.5
         return estimate_performance_without_labels(scores, threshold, resampling)
     return None
 

@@ -7,11 +7,9 @@ here talks to the service, so a deploy works the same with one replica, five, or
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
@@ -20,7 +18,6 @@ from pydantic import ValidationError
 
 from mleng.card.serving import ServingSettings
 from mleng.errors import MlengError, RegistryError
-from mleng.serving.served_model import BASELINE_TAG
 from mleng.serving.strategy import ServingStrategy
 from mleng.tracking import registry
 
@@ -120,11 +117,6 @@ def check_version(client: MlflowClient, name: str, version: str) -> None:
         client.get_model_version(name, version)
     except MlflowException as error:
         raise DeploymentError(f"model {name!r} has no version {version!r}: {error}") from error
-
-
-def read_baseline(client: MlflowClient, name: str, version: str) -> dict[str, Any] | None:
-    text = client.get_model_version(name, version).tags.get(BASELINE_TAG)
-    return json.loads(text) if text else None
 
 
 def export_model(name: str, out: Path, alias: str = registry.CHAMPION) -> Path:

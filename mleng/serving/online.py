@@ -15,8 +15,8 @@ import pandas as pd
 
 from mleng.errors import MlengError
 from mleng.serving.prediction_log import PredictionLog
-from mleng.serving.prediction_log_store import redact_url
 from mleng.serving.sequential import compare_sequentially
+from mleng.tracking.registry import redact_uri
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def compare_arms(log_url: str, model_name: str, alpha: float = 0.05) -> OnlineRe
     rewarded = outcomes[outcomes["reward"].notna()] if not outcomes.empty else outcomes
     if rewarded.empty:
         raise MlengError(
-            f"the prediction log {redact_url(log_url)} holds no rewarded requests for model "
+            f"the prediction log {redact_uri(log_url)} holds no rewarded requests for model "
             f"{model_name!r}; send outcomes or rewards to POST /feedback first"
         )
     rewarded = rewarded.assign(role=rewarded["arm"], arm=label_arms(rewarded))

@@ -53,6 +53,7 @@ from sqlalchemy.engine import make_url
 
 from mleng.errors import MlengError
 from mleng.serving import prediction_log_store as store
+from mleng.tracking.registry import redact_uri
 
 __all__ = ["FeedbackRecord", "LogUnavailable", "PredictionLog", "PredictionRecord"]
 
@@ -127,7 +128,7 @@ class PredictionLog:
         self.records_written = 0
         self.records_failed = 0
         self.records_dropped = 0
-        self._shown_url = store.redact_url(url)
+        self._shown_url = redact_uri(url)
         self._password = make_url(url).password
         busy_ms = max(1, round(max_wait_seconds * 1000))
         self._engine = store.open_engine(url, synchronous, busy_ms)

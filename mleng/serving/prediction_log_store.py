@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import pandas as pd
@@ -39,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from mleng.errors import MlengError
+from mleng.tracking.registry import redact_uri
 
 SCHEMA_VERSION = 1
 SYNCHRONOUS_MODES = ("normal", "full")
@@ -116,15 +116,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-able")
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password (`postgresql://u:secret@h/db` -> `postgresql://u:***@h/db`)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def what_to_check(url: str) -> str:
     """The likely fix for a log that cannot be opened or written, by backend."""
     parsed = make_url(url)
@@ -161,7 +152,7 @@ def open_engine(url: str, synchronous: str, busy_ms: int) -> Engine:
         engine = create_engine(parsed, hide_parameters=True, pool_pre_ping=not sqlite)
     except (ImportError, ValueError) as error:
         raise MlengError(
-            f"The prediction log {redact_url(url)} cannot be opened: {error}. Check the URL and "
+            f"The prediction log {redact_uri(url)} cannot be opened: {error}. Check the URL and "
             "that its database driver is installed (PostgreSQL: pip install psycopg[binary])"
         ) from None
     if sqlite:

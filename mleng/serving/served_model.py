@@ -14,6 +14,7 @@ import os
 import pickle
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import mlflow
@@ -60,8 +61,9 @@ class ServedModel:
     fast_path_reason: str = "not checked at registration"
     baseline: dict[str, Any] | None = None
 
-    @property
+    @cached_property
     def classes(self) -> list[Any] | None:
+        """The class labels (None for a regressor), read once: every answer renders them."""
         if not contract.has_probabilities(self.model):
             return None
         return list(np.asarray(self.model.classes_).tolist())

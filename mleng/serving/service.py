@@ -43,7 +43,6 @@ from mleng.serving.served_model import NonFiniteOutput, Scores, ServedModel, loa
 from mleng.serving.snapshot import ServiceSettings, Snapshot
 from mleng.serving.strategy import (
     CHAMPION_ARM,
-    HOLDOUT_ARM,
     ArmHealth,
     Route,
     ServingStrategy,
@@ -181,7 +180,7 @@ class PredictionService:
         self.health[model.version].requests += 1
         try:
             return route, model, await self._score(model, inputs, body)
-        except (NonFiniteOutput, Exception) as error:
+        except Exception as error:
             self.health[model.version].errors += 1
             kind = "non_finite_output" if isinstance(error, NonFiniteOutput) else "model_error"
             self.metrics.errors.labels(model.version, route.arm, kind).inc()
@@ -220,7 +219,7 @@ class PredictionService:
                 self.batcher.submit(model, inputs.numeric, inputs.categorical)
             )
             outputs, status = render_scores(model, scores), 200
-        except (RequestError, NonFiniteOutput, Exception) as error:  # noqa: BLE001
+        except Exception as error:  # noqa: BLE001 - logged beside the answer, never raised
             self.metrics.errors.labels(version, "shadow", type(error).__name__).inc()
             outputs, status = {"error": str(error)[:500]}, 500
         record = PredictionRecord(
@@ -416,4 +415,4 @@ class PredictionService:
         }
 
 
-__all__ = ["HOLDOUT_ARM", "PredictionService", "ServiceSettings", "ServiceUnavailable"]
+__all__ = ["PredictionService", "ServiceSettings", "ServiceUnavailable"]

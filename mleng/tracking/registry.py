@@ -319,7 +319,7 @@ def _store_uris(client: MlflowClient) -> tuple[str, str]:
 
 def _describe_store(client: MlflowClient) -> str:
     """`tracking URI ...`, plus the registry URI when it differs, passwords masked."""
-    tracking, registry = (_redact(uri) for uri in _store_uris(client))
+    tracking, registry = (redact_uri(uri) for uri in _store_uris(client))
     if registry == tracking:
         return f"tracking URI {tracking}"
     return f"tracking URI {tracking} (registry URI {registry})"
@@ -329,7 +329,7 @@ def _passwords(client: MlflowClient) -> set[str]:
     return {p for uri in _store_uris(client) if (p := urlsplit(uri).password)}
 
 
-def _redact(uri: str) -> str:
+def redact_uri(uri: str) -> str:
     """The URI without a password (`https://user:secret@host` -> `https://user:***@host`)."""
     parts = urlsplit(uri)
     if parts.password is None:
