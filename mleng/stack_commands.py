@@ -40,6 +40,23 @@ Model = Annotated[
     ),
 ]
 
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        help="PostgreSQL server for Prefect, MLflow and the prediction log "
+        "(postgresql://user:password@host:5432); default: SQLite files in the home folder",
+        envvar="MLENG_DATABASE_URL",
+        show_default=False,
+    ),
+]
+ArtifactRoot = Annotated[
+    Path | None,
+    typer.Option(
+        help="MLflow artifact folder, shared by the team's machines",
+        show_default="HOME/mlartifacts",
+    ),
+]
+
 
 def register(app: typer.Typer, console, fail) -> None:
     """Add `stack` to `app`, printing with `console` and failing with `fail`."""
@@ -64,13 +81,15 @@ def register(app: typer.Typer, console, fail) -> None:
             fail(error)
 
     @stack_app.command()
-    def up(
+    def up(  # noqa: PLR0913 - a typer command takes one parameter per option
         home: Home = None,
         project_dir: Project = Path("."),
         prefect_port: PrefectPort = 4200,
         mlflow_port: MlflowPort = 5000,
         service_port: ServicePort = 8000,
         model: Model = None,
+        database_url: DatabaseUrl = None,
+        artifact_root: ArtifactRoot = None,
     ) -> None:
         """Start what is not running yet, wait until each answers, deploy deployment.yaml."""
         from mleng.stack import start_stack
@@ -78,6 +97,7 @@ def register(app: typer.Typer, console, fail) -> None:
         settings = settings_of(
             home=home, project_dir=project_dir, prefect_port=prefect_port,
             mlflow_port=mlflow_port, service_port=service_port, model_name=model,
+            database_url=database_url, artifact_root=artifact_root,
         )  # fmt: skip
         started = time.perf_counter()
         try:

@@ -46,7 +46,11 @@ def register(app: typer.Typer, console, fail) -> None:
         host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="Port")] = 8000,
         log: Annotated[
-            str, typer.Option(help="Prediction log: SQLAlchemy URL (sqlite file by default)")
+            str,
+            typer.Option(
+                help="Prediction log: SQLAlchemy URL (sqlite file by default)",
+                envvar="MLENG_PREDICTION_LOG",
+            ),
         ] = DEFAULT_LOG,
         refresh_seconds: Annotated[
             float, typer.Option(help="How often the registry's aliases are read")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from mleng.stack.databases import ensure_databases
 from mleng.stack.processes import (
     ProcessRecord,
     http_call,
@@ -91,6 +92,7 @@ def start_stack(settings: StackSettings) -> StackState:
     with _locked(settings):
         running = _running_records(settings, specs, state.notes)
         _check_ports(settings, [spec for name, spec in specs.items() if name not in running])
+        state.notes.extend(ensure_databases(settings))
         for name in ("prefect", "mlflow"):
             if name not in running:
                 running[name] = _start(settings, specs[name], env, state)

@@ -40,6 +40,13 @@ class StackSettings(BaseModel):
     worker_name: str = "mleng-stack"
     start_timeout: float = Field(120.0, gt=0)
     stop_timeout: float = Field(20.0, gt=0)
+    # A PostgreSQL server (`postgresql://user:password@host:5432`) for a team: Prefect, MLflow
+    # and the prediction log each get a database on it (DATABASES), created at the first `up`.
+    # None keeps them in SQLite files under the home folder, fine for one person.
+    database_url: str | None = None
+    # Where MLflow stores artifacts (models, reports): a folder every machine of the team mounts
+    # at the same path. Default: <home>/mlartifacts.
+    artifact_root: Path | None = None
 
     @model_validator(mode="after")
     def _resolve(self) -> StackSettings:
@@ -48,6 +55,10 @@ class StackSettings(BaseModel):
         ports = [self.prefect_port, self.mlflow_port, self.service_port]
         if len(set(ports)) < len(ports):
             raise ValueError(f"the prefect, mlflow and service ports must differ, got {ports}")
+        if self.database_url is not None:
+            check_database_url(self.database_url)
+        self.artifact_root = (self.artifact_root or self.home / "mlartifacts").expanduser()
+        self.artifact_root = self.artifact_root.resolve()
         if self.model_name is None:
             # Left unset when the card is unreadable: only starting the service needs it.
             with contextlib.suppress(StackError):
@@ -96,7 +107,54 @@ class StackSettings(BaseModel):
 
     @property
     def prediction_log(self) -> str:
+        if self.database_url is not None:
+            return database_in(self.database_url, "predictions", "psycopg")
         return f"sqlite:///{self.path('predictions.db')}"
+
+    @property
+    def mlflow_backend(self) -> str:
+        if self.database_url is not None:
+            return database_in(self.database_url, "mlflow", "psycopg")
+        return f"sqlite:///{self.path('mlflow.db')}"
+
+    @property
+    def prefect_database(self) -> str | None:
+        """Prefect's server database URL, or None for its default SQLite file."""
+        if self.database_url is None:
+            return None
+        return database_in(self.database_url, "prefect", "asyncpg")
+
+
+# The stack's databases on a PostgreSQL server, by what they hold.
+DATABASES = {
+    "prefect": "mleng_prefect",
+    "mlflow": "mleng_mlflow",
+    "predictions": "mleng_predictions",
+}
+
+
+def check_database_url(url: str) -> None:
+    """Refuse anything but a PostgreSQL server URL, naming the expected form."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        parsed = None
+    if parsed is None or parsed.get_backend_name() != "postgresql" or not parsed.host:
+        raise ValueError(
+            "database_url must be a PostgreSQL server URL such as "
+            "postgresql://user:password@host:5432 (the stack creates its own databases on it)"
+        )
+
+
+def database_in(url: str, purpose: str, driver: str) -> str:
+    """The URL of the stack's `purpose` database on the server of `url`, with `driver`."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url).set(drivername=f"postgresql+{driver}", database=DATABASES[purpose])
+    return parsed.render_as_string(hide_password=False)
 
 
 def card_model_name(card: Path) -> str:
@@ -130,14 +188,14 @@ def bin_path(program: str) -> str:
 def process_specs(settings: StackSettings) -> dict[str, ProcessSpec]:
     """The four processes, by name, in start order."""
     host = settings.host
-    mlflow_argv = [bin_path("mlflow"), "server", "--backend-store-uri"]
-    mlflow_argv += [f"sqlite:///{settings.path('mlflow.db')}", "--artifacts-destination"]
-    mlflow_argv += [str(settings.path("mlartifacts")), "--host", host]
+    # The backend store (with its password) goes by environment, not argv, where `ps` shows it.
+    mlflow_argv = [bin_path("mlflow"), "server", "--artifacts-destination"]
+    mlflow_argv += [str(settings.artifact_root), "--host", host]
     mlflow_argv += ["--port", str(settings.mlflow_port), "--workers", "1"]
     model = settings.model_name or ""
     service_argv = [sys.executable, "-m", "mleng.cli", "serve", "--model", model]
     service_argv += ["--keys", str(settings.keys_file), "--host", host]
-    service_argv += ["--port", str(settings.service_port), "--log", settings.prediction_log]
+    service_argv += ["--port", str(settings.service_port)]  # the log: MLENG_PREDICTION_LOG
     pool = settings.work_pool
     prefect = bin_path("prefect")
     specs = [
@@ -188,8 +246,11 @@ def child_environment(settings: StackSettings) -> dict[str, str]:
         "MLFLOW_TRACKING_URI": settings.mlflow_url,
         "MLFLOW_REGISTRY_URI": settings.mlflow_url,
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_BACKEND_STORE_URI": settings.mlflow_backend,
         # The log the service writes: deployment.yaml passes it to the `monitor` runs.
         "MLENG_PREDICTION_LOG": settings.prediction_log,
         "PYTHONUNBUFFERED": "1",  # logs as they happen, not at exit
     }
+    if settings.prefect_database is not None:
+        env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = settings.prefect_database
     return env
