@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev,bench]'
+	$(BIN)/pip install -q -e '.[dev,bench,postgres,boosting,dask]'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
@@ -46,12 +46,20 @@ bench: install-dev
 	$(BIN)/python bench/features.py
 	$(BIN)/python bench/online.py
 	$(BIN)/python bench/serving.py
+	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/scale.py
 
-## A one-minute smoke run of the benchmarks.
+## A smoke run of the benchmarks (minutes: overhead and scale run the real flow).
 bench-quick: install-dev
 	$(BIN)/python bench/search.py --quick
 	$(BIN)/python bench/bootstrap.py --quick
 	$(BIN)/python bench/online.py --quick
+	$(BIN)/python bench/quality.py --quick
+	$(BIN)/python bench/drift.py --quick
+	$(BIN)/python bench/overhead.py --quick
+	$(BIN)/python bench/scale.py --quick
 
 ## The local stack in the background: Prefect (4200), MLflow (5000), a worker, the service (8000) once a champion exists.
 up: install

@@ -61,10 +61,15 @@ class Problem:
     splits: list[tuple[np.ndarray, np.ndarray]]
     cache: dict[str, tuple[float, float]] = field(default_factory=dict)
 
-    def score(self, params: dict[str, Any]) -> tuple[float, float]:
-        """Mean CV score and the seconds it cost, computed once per configuration."""
-        key = repr(sorted(params.items()))
+    def score(self, params: dict[str, Any], fidelity: float = 1.0) -> tuple[float, float]:
+        """Mean CV score and the seconds it cost, computed once per configuration and fidelity.
+
+        At `fidelity` < 1 (a cheap look of successive halving) each fold fits on that share of its
+        training rows (a fixed sample) and is scored on its whole validation fold, as in mleng.
+        """
+        key = repr((sorted(params.items()), fidelity))
         if key not in self.cache:
+            splits = self.splits if fidelity >= 1 else subsample_splits(self.splits, fidelity)
             start = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -72,12 +77,26 @@ class Problem:
                     self.build(params),
                     self.X,
                     self.y,
-                    cv=self.splits,
+                    cv=splits,
                     scoring=self.scoring,
                     error_score=np.nan,
                 )
             self.cache[key] = (float(np.mean(folds)), time.perf_counter() - start)
         return self.cache[key]
+
+
+def subsample_splits(
+    splits: list[tuple[np.ndarray, np.ndarray]], fraction: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The folds with a fixed `fraction` of each training part (validation parts unchanged)."""
+    rng = np.random.default_rng(CV_SEED)
+    return [
+        (
+            np.sort(rng.choice(train, size=max(2, round(fraction * len(train))), replace=False)),
+            valid,
+        )
+        for train, valid in splits
+    ]
 
 
 def make_problem(name: str, X: np.ndarray, y: np.ndarray, model: str, scoring: str) -> Problem:

@@ -18,7 +18,8 @@ from prefect.runtime import flow_run
 from mleng.assessment.assess import TestEvidence
 from mleng.data.loading import infer_feature_columns
 from mleng.data.split import cap_rows, compute_row_keys, format_row_keys
-from mleng.promotion import GateEvidence
+from mleng.promotion import GateEvidence, select_gate_inputs
+from mleng.reports.model_card import WorthInputs, describe_worth
 from mleng.reports.summary import (
     TrainSummary,
     describe_search,
@@ -26,29 +27,51 @@ from mleng.reports.summary import (
     render_summary_markdown,
     summarize_families,
 )
-from mleng.search.engine import EarlyStopping, Trial, TrialResult, run_search, select_best
+from mleng.search.engine import (
+    EarlyStopping,
+    Trial,
+    TrialResult,
+    count_spent,
+    full_cost,
+    run_search,
+    select_best,
+)
+from mleng.search.halving import Halving
 from mleng.tracking.datasets import digest_keys
 from mleng.tracking.lineage import describe_lineage
 from mleng.tracking.runs import run_url
 from mleng.tracking.versions import read_version_aliases
 from mleng.training.cv import FoldSetup
+from mleng.training.ensemble_selection import EnsembleRows
 from mleng.training.threshold import describe_decision_rule
 from tasks.assessment import assess_model, publish_model_card
 from tasks.context import RunContext, open_run
 from tasks.data import load_data, read_card, split_data, validate_data
 from tasks.evaluation import (
+    adopt_simple_rule,
     compare_with_champion,
     evaluate_baselines,
     evaluate_on_test,
     gate_promotion,
+    prefers_simple,
+    weigh_simple_baselines,
 )
 from tasks.features import report_features
 from tasks.quality import check_data, check_split_rows, measure_group_fairness, sample_data
 from tasks.registry import find_unchanged_champion, register_model
+from tasks.runners import open_trial_runner
+from tasks.streaming import (
+    evaluate_streamed_test,
+    log_stream_sample,
+    refit_incremental,
+    sample_large_data,
+)
 from tasks.training import (
+    TrialData,
+    build_ensemble,
     choose_candidates,
     choose_validation_rows,
-    evaluate_trial,
+    evaluate_trials,
     measure_latency,
     refit_best,
     trial_run_name,
@@ -67,13 +90,14 @@ def timed(stage_seconds: dict[str, float], stage: str) -> Iterator[None]:
 
 
 @flow(name="train", log_prints=True)
-def train(
+def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run form
     card_path: str = "configs/adult.yaml",
     budget: int | None = None,
     seed: int = 42,
     strategy: Literal["coarse_to_fine", "random", "grid"] | None = None,
     bootstrap_resamples: int = 1000,
     time_budget_s: float | None = None,
+    runner: Literal["threads", "dask", "sequential"] | None = None,
 ) -> TrainSummary:
     """Train, evaluate and register a model for one dataset card.
 
@@ -91,14 +115,21 @@ def train(
         bootstrap_resamples: Resamples for the test-metric intervals and the champion comparison.
         time_budget_s: Wall time for the search in seconds; defaults to the card's
             search.time_budget_s (none: the evaluation budget alone decides).
+        runner: Where a round's trials run: threads (several at once here), dask (a Dask
+            cluster; the card's search.runner.address or a local one) or sequential; defaults
+            to the card's search.runner.kind.
     """
     seconds: dict[str, float] = {}
     with timed(seconds, "load"):
-        card = read_card(card_path, budget, strategy, time_budget_s)
-        frame = sample_data(load_data(card), card, seed)
-        lineage = describe_lineage(
-            card, digest_keys(format_row_keys(compute_row_keys(frame, card))), seed
-        )
+        card = read_card(card_path, budget, strategy, time_budget_s, runner)
+        stream = None  # larger than memory: read in chunks; checks and search see a sample
+        if card.requirements.larger_than_memory:
+            stream = sample_large_data(card, seed)
+            frame, digest = stream.frame, stream.counts.digest
+        else:
+            frame = sample_data(load_data(card), card, seed)
+            digest = digest_keys(format_row_keys(compute_row_keys(frame, card)))
+        lineage = describe_lineage(card, digest, seed)
     tags = {
         "prefect.flow_run_id": str(flow_run.id or ""),
         "mleng.card": card_path,
@@ -146,27 +177,34 @@ def train(
             summary.baselines = {name: scores[card.metric] for name, scores in baselines.items()}
 
         with timed(seconds, "search"):
-            spaces = choose_candidates(context, columns, len(split.train_x))
+            spaces = choose_candidates(context, columns, len(split.train_x), split.train_y)
             search_x, search_y = cap_rows(split.train_x, split.train_y, card, seed)
             holdout = choose_validation_rows(context, columns, search_x, search_y, split.test_x)
             setup = FoldSetup.for_run(card, columns, seed, holdout)
 
-            def evaluate_batch(trials: list[Trial]) -> list[TrialResult]:
-                return [
-                    evaluate_trial(context, trial, columns, search_x, search_y, setup)
-                    for trial in trials
-                ]
-
+            data = TrialData(columns, search_x, search_y, setup)
             search = card.search
-            stopping = EarlyStopping(search.patience, search.min_improvement, search.time_budget_s)
+            halving = Halving() if search.halving else None
+            stopping = EarlyStopping(
+                search.patience, search.min_improvement, search.time_budget_s, halving
+            )
             started = time.monotonic()
-            results = run_search(
-                spaces, search.budget, evaluate_batch, seed=seed, strategy=search.strategy,
-                stopping=stopping,
-            )  # fmt: skip
-            stopped_by = explain_stop(search, len(results), time.monotonic() - started)
+            with open_trial_runner(search.runner) as trial_runner:
+                print(f"search runner: {trial_runner.description}")
+                context.log(tags={"search.runner": trial_runner.description})
+
+                def evaluate_batch(trials: list[Trial]) -> list[TrialResult]:
+                    return evaluate_trials(trial_runner, context, trials, data)
+
+                results = run_search(
+                    spaces, search.budget, evaluate_batch, seed=seed, strategy=search.strategy,
+                    stopping=stopping,
+                )  # fmt: skip
+            # budget in full-cost evaluations; halving's cheap looks stay in their child runs only
+            spent, results = round(count_spent(results)), full_cost(results)
+            stopped_by = explain_stop(search, spent, time.monotonic() - started)
             context.log(
-                metrics={"search_evaluations": len(results)},
+                metrics={"search_evaluations": spent},
                 tags={
                     "search.stopped_early": str(stopped_by != "budget").lower(),
                     "search.stopped_by": stopped_by,
@@ -180,21 +218,44 @@ def train(
                 }
             )
             summary.best_family = best.trial.family
-            summary.search = describe_search(card.search, len(results), stopped_by)
+            summary.search = describe_search(card.search, spent, stopped_by)
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
         with timed(seconds, "refit"):
-            pipeline = refit_best(context, columns, best, split.train_x, split.train_y)
+            if stream is not None:  # partial_fit over every training chunk; no ensemble
+                log_stream_sample(context, stream)
+                pipeline = refit_incremental(context, columns, best, split, stream)
+                summary.ensemble = "off: larger_than_memory trains one incremental model"
+            else:
+                pipeline = refit_best(context, columns, best, split.train_x, split.train_y)
             # The served decision is tuned on the rows and refit it will be served from.
             served_setup = FoldSetup.for_run(card, columns, seed, None)
+            with timed(seconds, "ensemble"):  # a part of refit: out-of-fold fits, member refits
+                rows = EnsembleRows(
+                    search_x, search_y, setup, split.train_x, split.train_y, served_setup
+                )
+                if stream is None:
+                    pipeline, summary.ensemble = build_ensemble(
+                        context, columns, results, pipeline, rows
+                    )
             model = tune_decision_threshold(
                 context, pipeline, split.train_x, split.train_y, served_setup
             )
             latency_ms = measure_latency(context, model, split.test_x)
             summary.decision_rule = describe_decision_rule(card, model)
+            if stream is not None:  # every test chunk scored; the stated sample in the summary
+                streamed = evaluate_streamed_test(context, model, split)
+                summary.validation += f"; {stream.statement}; streamed {streamed}"
 
         with timed(seconds, "evaluate"):
             predictions, intervals = evaluate_on_test(context, model, split)
+            simple = weigh_simple_baselines(context, predictions, baselines, split)
+            adopted = simple.baseline if prefers_simple(context, simple) else None
+            if adopted is not None:  # card promotion.prefer_simple: the rule is the model
+                model = adopt_simple_rule(context, simple, split)
+                latency_ms = measure_latency(context, model, split.test_x)
+                predictions, intervals = evaluate_on_test(context, model, split)
+                summary.decision_rule = f"the simple {simple.description} (prefer_simple)"
             evidence = TestEvidence(predictions, intervals, baselines)
             summary.test_metrics = {
                 name: (i.estimate, i.low, i.high) for name, i in intervals.items()
@@ -206,13 +267,17 @@ def train(
 
         with timed(seconds, "gate"):
             comparison = compare_with_champion(context, predictions, split)
-            primary = intervals[card.metric]
+            primary, gate_baselines = select_gate_inputs(card, intervals, baselines, adopted)
             decision = gate_promotion(
                 context,
                 GateEvidence(
-                    (primary.estimate, primary.low, primary.high), summary.baselines, comparison,
+                    primary, gate_baselines, comparison,
                     data_warnings, assessment.stable_share, latency_ms,
                 ),
+            )  # fmt: skip
+            summary.worth = describe_worth(
+                WorthInputs(card, simple, adopted, latency_ms, data_warnings, summary.best_family,
+                            intervals[card.metric], context.read_tag("data.more_data"))
             )  # fmt: skip
 
         with timed(seconds, "register"):

@@ -45,7 +45,7 @@ def fail(error: Exception) -> None:
 
 
 @app.command()
-def train(
+def train(  # noqa: PLR0913 - a typer command takes one parameter per option
     card: Annotated[Path, typer.Argument(help="Dataset card (YAML), e.g. configs/adult.yaml")],
     budget: Annotated[
         int | None, typer.Option(help="Total search evaluations (default: the card's)")
@@ -66,13 +66,20 @@ def train(
         float | None,
         typer.Option(help="Wall time for the search in seconds (default: the card's)"),
     ] = None,
+    runner: Annotated[
+        str | None,
+        typer.Option(
+            help="Where trials run: threads | dask | sequential (default: the card's "
+            "search.runner; dask needs PREFECT_API_URL)"
+        ),
+    ] = None,
 ) -> None:
     """Run the `train` flow on CARD: validate, search, evaluate, register."""
     apply_runtime_defaults()
     try:
         from mleng.card import load_card
 
-        load_card(card).with_overrides(budget, strategy, time_budget)
+        load_card(card).with_overrides(budget, strategy, time_budget, runner)
         from flows.train import train as train_flow
 
         summary = train_flow(
@@ -82,6 +89,7 @@ def train(
             strategy=strategy,
             bootstrap_resamples=bootstrap_resamples,
             time_budget_s=time_budget,
+            runner=runner,
         )
     except MlengError as error:
         fail(error)

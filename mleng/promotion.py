@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mleng.card import PromotionPolicy
+from mleng.card import DatasetCard, PromotionPolicy
 from mleng.quality.findings import Finding
 
 
@@ -121,7 +121,7 @@ def check_baselines(
         name: (high < value if lower_is_better else low > value)
         for name, value in baselines.items()
     }
-    bound = f"interval [{low:.4f}, {high:.4f}]"
+    bound = f"test {metric} interval [{low:.4f}, {high:.4f}]"
     listing = ", ".join(f"{name} {value:.4f}" for name, value in baselines.items())
     passed = all(beaten.values())
     return GateCheck(
@@ -219,6 +219,36 @@ def check_latency(latency_ms: float | None, budget_ms: float | None) -> GateChec
         f"median single-row latency {latency_ms:.1f} ms "
         f"{'<=' if passed else '>'} budget {budget_ms:.1f} ms",
     )
+
+
+EXPECTED_COST = "expected_cost"
+
+
+def read_primary(card: DatasetCard) -> tuple[str, bool]:
+    """The gate's primary measure and whether it improves downwards: the card's metric, or the
+    expected cost per decision when `promotion.primary` is `expected_cost`."""
+    if card.promotion.primary == EXPECTED_COST:
+        return EXPECTED_COST, True
+    return str(card.metric), card.lower_is_better
+
+
+def select_gate_inputs(
+    card: DatasetCard,
+    intervals: dict[str, Any],
+    baselines: dict[str, dict[str, float]],
+    exclude: str | None = None,
+) -> tuple[tuple[float, float, float], dict[str, float]]:
+    """The primary measure's test interval (estimate, low, high) and each baseline's value of
+    it, for `GateEvidence`. `exclude` leaves out the baseline registered as the model itself
+    (a rule cannot clear its own score)."""
+    name, _ = read_primary(card)
+    primary = intervals[name]
+    values = {
+        baseline: scores[name]
+        for baseline, scores in baselines.items()
+        if baseline != exclude and name in scores
+    }
+    return (primary.estimate, primary.low, primary.high), values
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ all for a reviewer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from sklearn.base import BaseEstimator
@@ -50,6 +52,7 @@ def publish_model_card(
 ) -> str:
     """The model card as a Prefect artifact `model-card` and an MLflow artifact `model_card.md`."""
     facts = gather_model_card_facts(context.card, summary, model, evidence, assessment, decision)
+    facts = replace(facts, worth=summary.worth or None)
     markdown = render_model_card(facts)
     title = f"Model card for {summary.model_name} v{summary.model_version}"
     embedded = embed_figures(markdown, assessment.figure_images)

@@ -8,6 +8,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from mleng.card import DatasetCard, load_card, resolve_expectations_path
+from mleng.data.chunks import SAMPLE_ATTR
 from mleng.data.loading import FeatureColumns, build_examples, load_dataset
 from mleng.data.sources import describe_source
 from mleng.data.split import SplitData, split_dataset
@@ -28,9 +29,10 @@ def read_card(
     budget: int | None = None,
     strategy: str | None = None,
     time_budget_s: float | None = None,
+    runner: str | None = None,
 ) -> DatasetCard:
     """Read and check the dataset card, applying flow-level overrides."""
-    return load_card(card_path).with_overrides(budget, strategy, time_budget_s)
+    return load_card(card_path).with_overrides(budget, strategy, time_budget_s, runner)
 
 
 @task(
@@ -50,7 +52,10 @@ def validate_data(context: RunContext, frame: pd.DataFrame) -> ValidationReport:
     """Validate the batch against its suite; publish the report; stop the flow when it fails."""
     card = context.card
     suite_path = resolve_expectations_path(card)
-    report = validate_frame(frame, load_suite(suite_path), source=describe_source(card))
+    source = describe_source(card)
+    if SAMPLE_ATTR in frame.attrs:  # larger than memory: say the suite saw a sample
+        source = f"{source} ({frame.attrs[SAMPLE_ATTR]})"
+    report = validate_frame(frame, load_suite(suite_path), source=source)
     context.publish_markdown(
         render_validation_markdown(report), "data-validation", f"Validation of {card.display_path}",
         "data_validation/report.md",

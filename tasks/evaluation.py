@@ -9,7 +9,10 @@ from sklearn.base import BaseEstimator
 
 from mleng import evaluation, promotion
 from mleng.data.split import SplitData
-from mleng.evaluation.champion import compare_with_incumbent, score_baselines
+from mleng.evaluation import simple
+from mleng.evaluation.champion import compare_with_incumbent, row_costs, score_baselines
+from mleng.evaluation.costs import EXPECTED_COST, bootstrap_expected_cost
+from mleng.evaluation.simple import SimpleVerdict
 from mleng.tracking import registry
 from tasks.context import RunContext
 
@@ -41,6 +44,9 @@ def evaluate_on_test(
     intervals = evaluation.bootstrap_metrics(
         truth, predictions, resampling, method=card.evaluation.bootstrap_method
     )
+    if card.costs is not None:  # logged as test_expected_cost[_ci_low|_ci_high], per decision
+        costs = row_costs(card, split.test_y, predictions)
+        intervals[EXPECTED_COST] = bootstrap_expected_cost(costs, resampling)
     metrics: dict[str, float] = {}
     for name, interval in intervals.items():
         metrics[f"test_{name}"] = interval.estimate
@@ -48,6 +54,49 @@ def evaluate_on_test(
         metrics[f"test_{name}_ci_high"] = interval.high
     context.log(metrics=metrics, params={"bootstrap_resamples": context.bootstrap_resamples})
     return predictions, intervals
+
+
+@task(cache_policy=NO_CACHE)
+def weigh_simple_baselines(
+    context: RunContext,
+    predictions: evaluation.Predictions,
+    scores: dict[str, dict[str, float]],
+    split: SplitData,
+) -> SimpleVerdict:
+    """Pair the model with the best simple baseline on the same test rows and, with costs,
+    report every expected cost per 1,000 decisions; logged as `simple_*` and `*_per_1000`."""
+    card = context.card
+    inputs = simple.gather_simple_inputs(card, split, predictions, scores, context.seed)
+    resampling = evaluation.Resampling(context.bootstrap_resamples, seed=context.seed)
+    verdict = simple.weigh_simple_baselines(card, inputs, resampling)
+    context.log(metrics=verdict.as_metrics(), tags=verdict.as_tags())
+    print(verdict.sentence())
+    for line in verdict.costs.lines() if verdict.costs else []:
+        print(f"expected cost: {line}")
+    return verdict
+
+
+def prefers_simple(context: RunContext, verdict: SimpleVerdict) -> bool:
+    """Whether the card asks to register the simple rule and the evidence allows it."""
+    return context.card.promotion.prefer_simple and verdict.simple_is_enough
+
+
+@task(cache_policy=NO_CACHE)
+def adopt_simple_rule(
+    context: RunContext, verdict: SimpleVerdict, split: SplitData
+) -> BaseEstimator:
+    """The best simple baseline as the model to gate and register (card promotion.prefer_simple):
+    the contract's input coercer, then the rule fitted on the training rows."""
+    columns = split.columns
+    rule = simple.build_rule_model(
+        verdict.model, columns.numeric, columns.categorical, split.train_x
+    )
+    context.log(tags={"simple.registered": verdict.baseline})
+    print(
+        f"promotion.prefer_simple: registering {verdict.description} instead of the model; it is "
+        "evaluated and gated like one"
+    )
+    return rule
 
 
 @task(cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
@@ -72,7 +121,8 @@ def gate_promotion(
 ) -> promotion.PromotionDecision:
     """Apply the card's promotion policy; every check is recorded, passed or failed."""
     card = context.card
+    metric, lower_is_better = promotion.read_primary(card)
     return promotion.decide_promotion(
-        card.promotion, card.metric, card.lower_is_better, evidence,
+        card.promotion, metric, lower_is_better, evidence,
         max_latency_ms=card.requirements.max_latency_ms,
     )  # fmt: skip

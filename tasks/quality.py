@@ -4,6 +4,8 @@ policies; the split's overlap checks; model metrics per sensitive group."""
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -23,6 +25,7 @@ from mleng.quality.checks import (
 )
 from mleng.quality.findings import Finding
 from mleng.quality.markdown import render_bias_markdown, render_findings_markdown
+from mleng.quality.size import LearningCurve
 from tasks.context import RunContext
 
 
@@ -31,6 +34,18 @@ def sample_data(frame: pd.DataFrame, card: DatasetCard, seed: int) -> pd.DataFra
     """Cap the rows as the card's sampling settings say (random, systematic or stratified)."""
     regression = card.task == "regression"
     return limit_rows(frame, card.data_checks.sampling, card.target, seed, regression=regression)
+
+
+def log_extrapolation(context: RunContext, curve: LearningCurve | None) -> None:
+    """The rows a stated gain would take, as run metrics and a tag the model card can cite."""
+    if curve is None or curve.extrapolation is None:
+        return
+    found = curve.extrapolation
+    metrics = {"data_extrapolation_gain": found.gain, "data_curve_exponent": found.exponent}
+    if math.isfinite(found.rows_needed):
+        metrics["data_rows_needed_for_gain"] = found.rows_needed
+    context.log(metrics=metrics, tags={"data.more_data": found.explanation[:500]})
+    print(f"learning curve: {found.explanation}")
 
 
 @task(cache_policy=NO_CACHE)
@@ -50,6 +65,7 @@ def check_data(
     seconds = {f"data_check_seconds_{step}": value for step, value in checks.report.seconds.items()}
     counts = {f"data_findings_{policy}": n for policy, n in checks.count_findings().items()}
     context.log(metrics=counts | seconds)
+    log_extrapolation(context, checks.report.learning_curve)
     outcome = enforce_policies(checks.findings, frame, "Data", describe_source(card))
     for warning in outcome.warnings:
         print(f"data check warning: {warning}")

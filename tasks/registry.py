@@ -13,6 +13,7 @@ from mleng.serving import deployment, fast_path
 from mleng.serving.strategy import ServingStrategy
 from mleng.tracking import registry, versions
 from mleng.tracking.lineage import Lineage
+from mleng.training.threshold import CostDecisionClassifier
 from tasks.context import RunContext
 
 
@@ -66,9 +67,7 @@ def register_model(
     model_uri = registry.log_model_contract(
         context.run_id, model, split.train_x, columns.numeric, columns.categorical, card.model_name
     )
-    serving = fast_path.record_serving_facts(
-        context.client, context.run_id, model, split, card.task
-    )
+    serving = record_serving_facts(context, model, split)
     tags = {**decision.as_tags(), "mleng.run_id": context.run_id, "mleng.metric": card.metric}
     tags = {key: str(value) for key, value in {**tags, **facts, **serving}.items()}
     version = registry.register_version(
@@ -91,6 +90,25 @@ def register_model(
     return registry.RegisteredVersion(
         card.model_name, version, f"models:/{card.model_name}/{version}", tuple(aliases), rollout
     )
+
+
+def record_serving_facts(
+    context: RunContext, model: BaseEstimator, split: SplitData
+) -> dict[str, str]:
+    """The version's serving facts. A model deciding by minimum expected cost gets no ONNX fast
+    path: the graph would decide by the most probable class, and a parity check on a few rows
+    could miss the difference, so scikit-learn serves it."""
+    card = context.card
+    if not isinstance(model, CostDecisionClassifier):
+        return fast_path.record_serving_facts(
+            context.client, context.run_id, model, split, card.task
+        )
+    reason = (
+        "not convertible: the model decides by minimum expected cost (card costs.matrix), "
+        "which the graph does not; scikit-learn serves it"
+    )
+    baseline = fast_path.compute_baseline(split.train_y, card.task)
+    return {**fast_path.fast_path_tags(None, reason), **fast_path.baseline_tags(baseline)}
 
 
 def roll_out(context: RunContext, version: str) -> str | None:

@@ -3,6 +3,9 @@ child run), the refit, the decision threshold and the latency the gate reads."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from prefect import task
@@ -13,7 +16,7 @@ from sklearn.pipeline import Pipeline
 from mleng.card import FamilySpace
 from mleng.data.loading import FeatureColumns
 from mleng.search.engine import Trial, TrialResult
-from mleng.search.families import choose_families
+from mleng.search.families import choose_families, describe_data
 from mleng.tracking import runs
 from mleng.training.cv import (
     FoldSetup,
@@ -22,21 +25,37 @@ from mleng.training.cv import (
     fit_pipeline,
     measure_latency_ms,
 )
+from mleng.training.ensemble_selection import (
+    EnsembleRows,
+    build_final_ensemble,
+    describe_candidate,
+    describe_choice,
+)
+from mleng.training.estimators import count_iterations
 from mleng.training.threshold import (
+    attach_cost_decision,
     attach_threshold,
     resolve_positive_label,
     tune_out_of_fold_threshold,
 )
 from mleng.training.trials import score_trial
 from tasks.context import RunContext
+from tasks.runners import TrialRunner
 
 
 @task(cache_policy=NO_CACHE)
 def choose_candidates(
-    context: RunContext, columns: FeatureColumns, n_rows: int
+    context: RunContext, columns: FeatureColumns, n_rows: int, target: pd.Series | None = None
 ) -> dict[str, FamilySpace]:
-    """Narrow the card's model families to those its requirements allow; record why."""
-    choice = choose_families(context.card, n_rows, len(columns.all))
+    """Narrow the card's model families to those its requirements allow, add the choices the
+    training rows call for (native categoricals, a skewed target's transform); record why."""
+    card = context.card
+    traits = (
+        None
+        if target is None
+        else describe_data(len(columns.categorical), target, card.task, len(columns.text))
+    )
+    choice = choose_families(card, n_rows, len(columns.all), traits)
     context.log(
         tags={
             "search.families": ",".join(choice.spaces),
@@ -69,6 +88,7 @@ def evaluate_trial(
     tags = {
         "search.stage": trial.stage,
         "search.round": str(trial.round),
+        "search.fidelity": f"{trial.fidelity:.4g}",
         "model.family": trial.family,
     }
     run_id = context.start_child_run(trial_run_name(trial), tags)
@@ -82,6 +102,33 @@ def evaluate_trial(
     )
     runs.end_run(context.client, run_id, "FAILED" if outcome.error else "FINISHED")
     return outcome.result
+
+
+@dataclass(frozen=True)
+class TrialData:
+    """What every trial of a search scores on: the columns, the search rows and their folds."""
+
+    columns: FeatureColumns
+    features: pd.DataFrame
+    target: pd.Series
+    setup: FoldSetup
+
+
+def evaluate_trials(
+    runner: TrialRunner,
+    context: RunContext,
+    trials: list[Trial],
+    data: TrialData,
+) -> list[TrialResult]:
+    """A round of trials on the search's runner, each a task run; results in trial order (each
+    trial is seeded, so where and in which order they run changes nothing)."""
+    setup = dataclasses.replace(data.setup, threads=runner.threads)
+    parameters = [
+        {"context": context, "trial": trial, "columns": data.columns, "features": data.features,
+         "target": data.target, "setup": setup}
+        for trial in trials
+    ]  # fmt: skip
+    return runner.run_all(evaluate_trial, parameters)
 
 
 @task(cache_policy=NO_CACHE)
@@ -121,7 +168,49 @@ def refit_best(
     """Fit the winning configuration on the whole training part (augmented when the card asks)."""
     card, seed = context.card, context.seed
     pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
-    return fit_pipeline(pipeline, features, target, FoldSetup.for_run(card, columns, seed, None))
+    fitted = fit_pipeline(pipeline, features, target, FoldSetup.for_run(card, columns, seed, None))
+    # Boosting stops early again, on a tenth of these rows: more rows than a fold support more
+    # iterations than the folds kept, so their count is not reused.
+    iterations = count_iterations(fitted[-1])
+    if np.isfinite(iterations):
+        context.log(metrics={"refit_n_iter": iterations})
+        print(f"refit: {iterations:.0f} boosting iterations (early stopping on its own split)")
+    return fitted
+
+
+@task(cache_policy=NO_CACHE)
+def build_ensemble(
+    context: RunContext,
+    columns: FeatureColumns,
+    results: list[TrialResult],
+    best: Pipeline,
+    rows: EnsembleRows,
+) -> tuple[BaseEstimator, str]:
+    """A weighted ensemble of the best configurations when it beats the refit single best out of
+    fold (card search.ensemble); log the choice. Returns the model and the summary's line."""
+    model, choice = build_final_ensemble(columns, results, best, rows)
+    if choice is None:
+        context.log(tags={"ensemble.chosen": "false"})
+        enabled = context.card.search.ensemble.enabled
+        return model, "not tried: fewer than two scored configurations" if enabled else "off"
+    metric = context.card.metric
+    members = [describe_candidate(choice.candidates[i]) for i in choice.members]
+    context.log(
+        metrics={
+            f"oof_{metric}_single": choice.single_score,
+            f"oof_{metric}_ensemble": choice.ensemble_score,
+            "ensemble_probability_better": choice.probability_better,
+        },
+        tags={
+            "ensemble.chosen": str(choice.chosen).lower(),
+            "ensemble.members": ",".join(members),
+            "ensemble.weights": ",".join(f"{choice.weights[i]:.4f}" for i in choice.members),
+            "ensemble.reason": choice.reason,
+        },
+    )
+    line = describe_choice(choice, metric)
+    print(f"ensemble {line}")
+    return model, line
 
 
 @task(cache_policy=NO_CACHE)
@@ -137,6 +226,16 @@ def tune_decision_threshold(
     Returns the refit pipeline wrapped to decide with that threshold, or unchanged. The folds
     refit unfitted clones of it, so they share its configuration without rebuilding it.
     """
+    card = context.card
+    if card.task == "multiclass" and card.costs is not None:
+        print("decision rule: the class of least expected cost under the card's costs.matrix")
+        context.log(params={"decision_rule": "minimum_expected_cost"})
+        return attach_cost_decision(pipeline, card, target)
+    if card.costs is not None and card.imbalance.threshold_metric is not None:
+        print(
+            f"costs: set, so the threshold minimises expected cost; imbalance.threshold_metric "
+            f"'{card.imbalance.threshold_metric}' is not used for the decision"
+        )
     choice = tune_out_of_fold_threshold(pipeline, features, target, setup)
     if choice is None:
         return pipeline

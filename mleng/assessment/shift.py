@@ -136,7 +136,7 @@ def encode_shift_features(
             f"columns {missing} are not in both frames; compare the same feature columns"
         )
     if not columns.all:
-        raise ValueError("give at least one numeric or categorical column to compare")
+        raise ValueError("give at least one numeric, categorical or text column to compare")
     both = pd.concat([reference, current], ignore_index=True)
     blocks = []
     for column in columns.numeric:
@@ -147,7 +147,18 @@ def encode_shift_features(
         counts = text.value_counts(dropna=True)
         codes = {level: min(i, MAX_CATEGORY_CODES) for i, level in enumerate(counts.index)}
         blocks.append(text.map(codes).astype("float64").to_numpy())
-    mask = np.array([False] * len(columns.numeric) + [True] * len(columns.categorical))
+    for column in columns.text:
+        # Free text as its word count: sentences are all distinct, so their codes would tell the
+        # frames apart by chance alone; a change in how long texts are is a shift worth seeing.
+        values = both[column].astype(object)
+        blocks.append(
+            np.array([len(str(v).split()) if pd.notna(v) else np.nan for v in values], dtype=float)
+        )
+    mask = np.array(
+        [False] * len(columns.numeric)
+        + [True] * len(columns.categorical)
+        + [False] * len(columns.text)
+    )
     return np.column_stack(blocks), mask
 
 

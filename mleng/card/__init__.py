@@ -6,6 +6,7 @@ else in mleng, so any layer can import the settings it reads.
 """
 
 from mleng.card.base import StrictModel
+from mleng.card.costs import CostSettings
 from mleng.card.data_checks import DEFAULT_POLICIES, DETECTORS, DataChecksSettings, Policy
 from mleng.card.dataset import (
     DatasetCard,
@@ -39,6 +40,7 @@ __all__ = [
     "DETECTORS",
     "REGRESSION_METRICS",
     "REGRESSOR_FAMILIES",
+    "CostSettings",
     "DataChecksSettings",
     "DatasetCard",
     "EvaluationSettings",

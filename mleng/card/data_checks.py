@@ -109,6 +109,12 @@ class ReportSettings(StrictModel):
         default=10000, ge=50, description="rows sampled for the curve"
     )
     learning_curve_folds: int = Field(default=3, ge=2, le=10)
+    extrapolation_gain: float | None = Field(
+        default=None,
+        gt=0,
+        description="gain in the card's metric to extrapolate the rows needed for; default "
+        "0.01 for scores bounded by 1, 1% of today's error for rmse, mae and log_loss",
+    )
     chance_margin: float = Field(
         default=0.05, ge=0, description="score within this of chance is 'near chance'"
     )

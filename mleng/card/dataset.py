@@ -10,6 +10,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from mleng.card.base import StrictModel
+from mleng.card.costs import CostSettings, check_costs_for_task
 from mleng.card.data_checks import DataChecksSettings
 from mleng.card.evaluation import EvaluationSettings, HeuristicRule, Requirements
 from mleng.card.features import FeatureSettings
@@ -46,6 +47,11 @@ class DatasetCard(StrictModel):
     timestamp_column: str | None = None
     categorical_columns: list[str] | None = None
     numeric_columns: list[str] | None = None
+    text_columns: list[str] | None = Field(
+        default=None,
+        description="free-text columns, vectorized (features.text); undeclared string columns "
+        "of mostly multi-word values are recognised as text",
+    )
     metric: str | None = None
     test_size: float = Field(default=0.2, gt=0.0, lt=0.9)
     search: SearchConfig = Field(default_factory=SearchConfig)
@@ -58,8 +64,9 @@ class DatasetCard(StrictModel):
     evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     imbalance: ImbalanceSettings = Field(default_factory=ImbalanceSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    costs: CostSettings | None = None
 
-    @field_validator("id_columns", "categorical_columns", "numeric_columns")
+    @field_validator("id_columns", "categorical_columns", "numeric_columns", "text_columns")
     @classmethod
     def check_unique(cls, columns: list[str] | None) -> list[str] | None:
         if columns is not None and len(set(columns)) != len(columns):
@@ -130,11 +137,21 @@ class DatasetCard(StrictModel):
             *([self.timestamp_column] if self.timestamp_column else []),
         ]
         overlap = set(declared) & set(
-            (self.categorical_columns or []) + (self.numeric_columns or [])
+            (self.categorical_columns or [])
+            + (self.numeric_columns or [])
+            + (self.text_columns or [])
         )
         if overlap:
             raise ValueError(
                 f"columns {sorted(overlap)} are target/id/timestamp and cannot also be features"
+            )
+        text_overlap = set(self.text_columns or []) & set(
+            (self.categorical_columns or []) + (self.numeric_columns or [])
+        )
+        if text_overlap:
+            raise ValueError(
+                f"columns {sorted(text_overlap)} are listed in text_columns and also in "
+                "categorical_columns or numeric_columns; list each column once"
             )
         if self.search.budget < len(self.search.families):
             raise ValueError(
@@ -147,6 +164,13 @@ class DatasetCard(StrictModel):
                 f"imbalance.threshold_metric '{self.imbalance.threshold_metric}' "
                 f"tunes a binary decision threshold, but the task is '{self.task}'; "
                 "remove imbalance.threshold_metric"
+            )
+        if self.costs is not None:
+            check_costs_for_task(self.costs, self.task)
+        if self.promotion.primary == "expected_cost" and self.costs is None:
+            raise ValueError(
+                "promotion.primary 'expected_cost' needs a costs: block; add one or use "
+                "promotion.primary: metric"
             )
         if self.search.validation == "adversarial" and self.timestamp_column:
             raise ValueError(
@@ -181,6 +205,7 @@ class DatasetCard(StrictModel):
         budget: int | None = None,
         strategy: str | None = None,
         time_budget_s: float | None = None,
+        runner: str | None = None,
     ) -> DatasetCard:
         """A copy of the card with the run's search overrides, validated like the file.
 
@@ -189,10 +214,13 @@ class DatasetCard(StrictModel):
         """
         overrides = {"budget": budget, "strategy": strategy, "time_budget_s": time_budget_s}
         given = {name: value for name, value in overrides.items() if value is not None}
-        if not given:
+        if not given and runner is None:
             return self
         data = self.model_dump()
         data["search"].update(given)
+        if runner is not None:  # the kind only: a cluster address stays the card's
+            data["search"]["runner"]["kind"] = runner
+            given["runner"] = runner
         flags = {"time_budget_s": "time-budget"}
         source = " ".join(f"--{flags.get(name, name)} {value}" for name, value in given.items())
         return validate_card(data, source=f"{self.name} with {source}")

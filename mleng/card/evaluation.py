@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from mleng.card.base import StrictModel
+from mleng.card.sampling import StreamingSettings
 
 
 class HeuristicRule(StrictModel):
@@ -26,7 +27,14 @@ class Requirements(StrictModel):
         default=False, description="a reviewer must read the model: linear families only"
     )
     larger_than_memory: bool = Field(
-        default=False, description="incremental learners (partial_fit) only"
+        default=False,
+        description="read the data in chunks, never whole: the checks, suite and search see a "
+        "seeded sample (data_checks.sampling.max_rows, 100,000 by default) and the incremental "
+        "learner 'sgd' is trained with partial_fit over every training chunk",
+    )
+    streaming: StreamingSettings = Field(
+        default_factory=StreamingSettings,
+        description="chunk size, epochs and the test rows kept, for larger_than_memory only",
     )
     nonlinearity: Literal["unknown", "expected", "none"] = "unknown"
     max_latency_ms: float | None = Field(
@@ -55,3 +63,8 @@ class EvaluationSettings(StrictModel):
         default=19, ge=0, description="permutations for the no-shift test; 0 skips it"
     )
     shift_rows: int = Field(default=5000, ge=100)
+    human_performance: float | None = Field(
+        default=None,
+        description="the card's metric as people doing the task score it, reported beside the "
+        "model (e.g. 0.80 balanced accuracy of reviewers)",
+    )

@@ -109,6 +109,73 @@ class AugmentationSettings(StrictModel):
     )
 
 
+class TextAugmentationSettings(StrictModel):
+    """Perturbed copies of training rows' text columns; `copies: 0` (the default) turns it off.
+
+    Each copy drops, swaps (with the next word) or masks each word with the given probabilities,
+    seeded by the run's seed; validation and test rows are never perturbed.
+    """
+
+    copies: int = Field(default=0, ge=0, description="perturbed copies of each training row")
+    word_dropout: float = Field(
+        default=0.1, ge=0, lt=1, description="probability that a word is dropped"
+    )
+    swap: float = Field(
+        default=0.05, ge=0, le=1, description="probability that a word swaps with the next one"
+    )
+    mask: float = Field(
+        default=0.0, ge=0, le=1, description="probability that a word becomes `mask_token`"
+    )
+    mask_token: str = Field(
+        default="[MASK]", min_length=1, description="the word a masked word becomes"
+    )
+
+
+class TextSettings(StrictModel):
+    """How free-text columns become features: one vectorizer per column, sparse output.
+
+    `tfidf` learns a vocabulary of at most `max_features` terms (pruned by `min_df`); `hashing`
+    needs no vocabulary and maps terms to `max_features` columns. Models that need dense input
+    (histogram gradient boosting) get the text reduced to `svd_components` by TruncatedSVD.
+    """
+
+    vectorizer: Literal["tfidf", "hashing"] = "tfidf"
+    max_features: int = Field(
+        default=20_000, ge=1, le=1_000_000, description="cap on columns per text column"
+    )
+    ngram_range: tuple[int, int] = Field(
+        default=(1, 2), description="smallest and largest word n-gram, e.g. [1, 2]"
+    )
+    min_df: int | float = Field(
+        default=2,
+        gt=0,
+        description="tfidf: drop terms in fewer rows than this (an int) or this share (a float)",
+    )
+    sublinear_tf: bool = Field(default=True, description="tfidf: use 1 + log(term frequency)")
+    lowercase: bool = True
+    svd_components: int = Field(
+        default=100,
+        ge=1,
+        description="dense-only models: text reduced to this many TruncatedSVD components",
+    )
+    augmentation: TextAugmentationSettings = Field(default_factory=TextAugmentationSettings)
+
+    @model_validator(mode="after")
+    def check_ngram_range(self) -> TextSettings:
+        low, high = self.ngram_range
+        if not 1 <= low <= high:
+            raise ValueError(
+                "ngram_range must be [low, high] with 1 <= low <= high, "
+                f"got {list(self.ngram_range)}"
+            )
+        if isinstance(self.min_df, float) and self.min_df >= 1:
+            raise ValueError(
+                f"min_df as a float is a share of rows below 1, got {self.min_df}; "
+                "give a row count as an integer"
+            )
+        return self
+
+
 class WindowSettings(StrictModel):
     """Turning an ordered series into examples: window shape, target horizon, missing-step policy.
 
@@ -153,6 +220,7 @@ class FeatureSettings(StrictModel):
     categorical: CategoricalSettings = Field(default_factory=CategoricalSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     augmentation: AugmentationSettings = Field(default_factory=AugmentationSettings)
+    text: TextSettings = Field(default_factory=TextSettings)
     windows: WindowSettings | None = None
 
     def uses_odds_encoding(self) -> bool:

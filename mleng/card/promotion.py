@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from mleng.card.base import StrictModel
@@ -37,4 +39,14 @@ class PromotionPolicy(StrictModel):
         default=False,
         description="promote despite warn-level data findings: true for any, or the detector "
         "names reviewed and accepted (e.g. [class_imbalance, outliers])",
+    )
+    primary: Literal["metric", "expected_cost"] = Field(
+        default="metric",
+        description="what 'beat baselines' and the champion comparison read: the card's metric, "
+        "or the expected cost per decision of the card's costs: block (lower is better)",
+    )
+    prefer_simple: bool = Field(
+        default=False,
+        description="register the best simple baseline (lookup table or heuristic rule) instead "
+        "of the model when the paired comparison shows it is not worse within its interval",
     )

@@ -7,6 +7,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from mleng.card.base import StrictModel
+from mleng.card.ensemble import EnsembleSettings
+from mleng.card.runner import TrialRunnerSettings
 
 CLASSIFICATION_METRICS = ("accuracy", "balanced_accuracy", "f1", "roc_auc", "log_loss")
 
@@ -48,6 +50,8 @@ CLASSIFIER_FAMILIES = (
     "random_forest",
     "extra_trees",
     "hist_gradient_boosting",
+    "lightgbm",
+    "xgboost",
 )
 
 
@@ -58,7 +62,11 @@ REGRESSOR_FAMILIES = (
     "random_forest",
     "extra_trees",
     "hist_gradient_boosting",
+    "lightgbm",
+    "xgboost",
 )
+"""`lightgbm` and `xgboost` need the optional extra `mleng[boosting]`; a card naming one without
+it fails before training, saying what to install."""
 
 
 _DEFAULT_TREE_SPACE = {
@@ -69,12 +77,36 @@ _DEFAULT_TREE_SPACE = {
 }
 
 
+# Boosting stops early on its own validation split, so `max_iter` caps iterations rather than
+# spending them; a cap of 1000 lets small learning rates converge.
 _DEFAULT_HGB_SPACE = {
     "learning_rate": {"type": "float", "low": 0.01, "high": 0.5, "log": True},
     "max_leaf_nodes": {"type": "int", "low": 7, "high": 127, "log": True},
     "min_samples_leaf": {"type": "int", "low": 5, "high": 200, "log": True},
     "l2_regularization": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
-    "max_iter": {"type": "int", "low": 50, "high": 400, "log": True},
+    "max_iter": {"type": "int", "low": 50, "high": 1000, "log": True},
+}
+
+
+# Spaces for the optional boosting families, used when a card lists the family without a space
+# of its own (they have no early stopping here, so `n_estimators` is a cost as well as a cap).
+OPTIONAL_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+    "lightgbm": {
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
+        "num_leaves": {"type": "int", "low": 7, "high": 127, "log": True},
+        "min_child_samples": {"type": "int", "low": 5, "high": 200, "log": True},
+        "reg_lambda": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
+        "n_estimators": {"type": "int", "low": 50, "high": 500, "log": True},
+        "colsample_bytree": {"type": "float", "low": 0.5, "high": 1.0},
+    },
+    "xgboost": {
+        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
+        "max_depth": {"type": "int", "low": 2, "high": 10},
+        "min_child_weight": {"type": "float", "low": 0.5, "high": 50.0, "log": True},
+        "reg_lambda": {"type": "float", "low": 1e-3, "high": 10.0, "log": True},
+        "n_estimators": {"type": "int", "low": 50, "high": 500, "log": True},
+        "colsample_bytree": {"type": "float", "low": 0.5, "high": 1.0},
+    },
 }
 
 
@@ -121,6 +153,10 @@ class SearchConfig(StrictModel):
     min_improvement: float = Field(
         default=0.0, ge=0.0, description="smallest gain in the CV score that resets patience"
     )
+    runner: TrialRunnerSettings = Field(
+        default_factory=TrialRunnerSettings,
+        description="where a round's trials run: threads (default), dask or sequential",
+    )
     time_budget_s: float | None = Field(
         default=None,
         gt=0,
@@ -138,4 +174,15 @@ class SearchConfig(StrictModel):
         gt=0.0,
         lt=0.5,
         description="share of training rows held out by adversarial validation",
+    )
+    halving: bool = Field(
+        default=False,
+        description="coarse_to_fine: successive halving in the coarse round, a cheap look (a "
+        "third of each fold's training rows) at more configurations and full cost for the best "
+        "third; only full-cost scores are refined or selected",
+    )
+    ensemble: EnsembleSettings = Field(
+        default_factory=EnsembleSettings,
+        description="a final weighted ensemble of the best configurations, chosen only when it "
+        "beats the single best out of fold (see mleng/card/ensemble.py)",
     )

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mleng.card import Task
+from mleng.data.loading import looks_like_text
 from mleng.errors import CardError, DataError
 
 TASKS: tuple[str, ...] = ("binary", "multiclass", "regression")
@@ -263,6 +264,14 @@ def _categorical_role(roles: ColumnRoles, column: str, present: pd.Series) -> No
         roles.unused[column] = roles.flags[column] = (
             f"{numbers}: a measurement? clean the file so the column reads as numbers, then "
             "list it in numeric_columns"
+        )
+        return
+    if looks_like_text(present) and not looks_like_id_name(column):
+        roles.id_columns.append(column)
+        roles.flags[column] = (
+            f"{format_count(levels)} distinct texts of several words in {format_count(rows)} "
+            "rows: an id or free text, kept out of the model here; if free text, move it to "
+            "text_columns to vectorize it (features.text)"
         )
         return
     if unique:

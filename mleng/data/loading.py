@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from mleng.card import DatasetCard
@@ -17,17 +18,47 @@ from mleng.data.sources import (
 from mleng.errors import DataError
 from mleng.features.windowing import build_window_examples
 
+# An undeclared string column is free text when its typical value has this many words and most
+# values differ: categories repeat ("Private", "Self-emp"), sentences do not.
+TEXT_MIN_MEDIAN_WORDS = 4
+TEXT_MIN_DISTINCT_SHARE = 0.5
+TEXT_SAMPLE_ROWS = 2000
+
 
 @dataclass(frozen=True)
 class FeatureColumns:
-    """The raw input columns of the model, by kind; everything else in the frame is not an input."""
+    """The raw input columns of the model, by kind; everything else in the frame is not an input.
+
+    `text` columns are free text: vectorized inside the pipeline, never one-hot encoded.
+    """
 
     numeric: list[str]
     categorical: list[str]
+    text: list[str] = field(default_factory=list)
 
     @property
     def all(self) -> list[str]:
-        return [*self.numeric, *self.categorical]
+        return [*self.numeric, *self.categorical, *self.text]
+
+
+def looks_like_text(series: pd.Series) -> bool:
+    """True for a string column of mostly multi-word, mostly distinct values (free text).
+
+    The median word count of the present values must reach `TEXT_MIN_MEDIAN_WORDS` and at least
+    `TEXT_MIN_DISTINCT_SHARE` of them must be distinct; a seeded sample of `TEXT_SAMPLE_ROWS`
+    values keeps this cheap on large tables.
+    """
+    if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return False
+    present = series.dropna()
+    if len(present) > TEXT_SAMPLE_ROWS:
+        present = present.sample(n=TEXT_SAMPLE_ROWS, random_state=0)
+    if len(present) < 2:
+        return False
+    values = present.astype(str)
+    words = values.str.split().str.len().to_numpy(dtype=float)
+    distinct = values.nunique() / len(values)
+    return bool(np.median(words) >= TEXT_MIN_MEDIAN_WORDS and distinct >= TEXT_MIN_DISTINCT_SHARE)
 
 
 def normalize_target(target: pd.Series, card: DatasetCard) -> pd.Series:
@@ -83,7 +114,11 @@ def load_dataset(card: DatasetCard) -> pd.DataFrame:
         *card.id_columns,
         *([card.timestamp_column] if card.timestamp_column else []),
     ]
-    declared += [*(card.numeric_columns or []), *(card.categorical_columns or [])]
+    declared += [
+        *(card.numeric_columns or []),
+        *(card.categorical_columns or []),
+        *(card.text_columns or []),
+    ]
     missing = [column for column in dict.fromkeys(declared) if column not in frame.columns]
     if missing:
         fix = "file" if source_kind(card) == "file" else "data"
@@ -96,15 +131,22 @@ def load_dataset(card: DatasetCard) -> pd.DataFrame:
 
 
 def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColumns:
-    """Feature columns by kind: the card's lists where given, the column dtypes otherwise."""
+    """Feature columns by kind: the card's lists where given, the column dtypes otherwise.
+
+    A declared text column is always text. Without `text_columns` in the card, an undeclared
+    string column that `looks_like_text` is text rather than categorical; `text_columns: []`
+    turns that recognition off. A card that lists both numeric and categorical columns names all
+    its features, so nothing else is inferred.
+    """
     excluded = {
         card.target,
         *card.id_columns,
         *([card.timestamp_column] if card.timestamp_column else []),
     }
+    text = list(card.text_columns or [])
     if card.numeric_columns is not None and card.categorical_columns is not None:
-        return FeatureColumns(list(card.numeric_columns), list(card.categorical_columns))
-    declared = set(card.numeric_columns or []) | set(card.categorical_columns or [])
+        return FeatureColumns(list(card.numeric_columns), list(card.categorical_columns), text)
+    declared = set(card.numeric_columns or []) | set(card.categorical_columns or []) | set(text)
     numeric = list(card.numeric_columns or [])
     categorical = list(card.categorical_columns or [])
     for column in frame.columns:
@@ -114,14 +156,18 @@ def infer_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureColu
         is_number = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
         if card.numeric_columns is None and is_number:
             numeric.append(column)
-        elif card.categorical_columns is None and not is_number:
+        elif is_number:
+            continue
+        elif card.text_columns is None and looks_like_text(series):
+            text.append(column)
+        elif card.categorical_columns is None:
             categorical.append(column)
-    if not numeric and not categorical:
+    if not numeric and not categorical and not text:
         raise DataError(
             f"{data_label(card)} has no feature columns besides target/id/timestamp; "
             "add feature columns to the data"
         )
-    return FeatureColumns(numeric, categorical)
+    return FeatureColumns(numeric, categorical, text)
 
 
 def select_features(frame: pd.DataFrame, columns: FeatureColumns) -> pd.DataFrame:

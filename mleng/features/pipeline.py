@@ -9,6 +9,8 @@ pipeline's `features` step, are:
   column_binning}`
 - `features__columns__categorical__{encoder,high_cardinality_threshold,high_cardinality_encoder,
   column_encoders,min_frequency,max_categories,target_smoothing,odds_smoothing,cv}`
+- `features__columns__text__{vectorizer,max_features,ngram_range,min_df,sublinear_tf,lowercase,
+  output,svd_components}` (without settings: `features__text__...`), when there are text columns
 - `features__correlation`, `features__k_best`, `features__model_based`: a selector or
   "passthrough" (off); when on, e.g. `features__correlation__threshold`, `features__k_best__k`,
   `features__model_based__threshold`.
@@ -24,10 +26,11 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from mleng.card.features import CategoricalSettings, FeatureSettings
+from mleng.card.features import CategoricalSettings, FeatureSettings, TextSettings
 from mleng.features.columns import CategoricalEncoder, NumericTransformer
 from mleng.features.raw import RawInputCoercer
 from mleng.features.selection import CorrelationFilter, build_k_best_selector, build_model_selector
+from mleng.features.text import build_text_vectorizer, find_text_columns, find_text_vectorizers
 
 TARGET_TYPES = {
     "binary": "binary",
@@ -37,27 +40,34 @@ TARGET_TYPES = {
 }
 
 
-def build_feature_pipeline(
+def build_feature_pipeline(  # noqa: PLR0913 - one builder for every column kind and setting
     numeric_columns: list[str],
     categorical_columns: list[str],
     settings: FeatureSettings | None = None,
     task: str | None = None,
     positive_label: Any = None,
     seed: int = 0,
+    text_columns: list[str] | None = None,
 ) -> ColumnTransformer | Pipeline:
     """Impute and scale numerics; one-hot categoricals with rare levels grouped, unseen ones
-    ignored.
+    ignored; vectorize text columns (`TextVectorizer`, sparse, missing text as "").
 
     Categoricals are imputed with a constant so a missing value is a level of its own, which keeps
     the information that a value was absent instead of guessing it. With `settings` the encoders,
     binning and selection follow the card (see the module docstring for parameter names);
     without, rare levels are grouped by the defaults of `CategoricalSettings` (`min_frequency`,
     `max_categories`). `task` picks the target encoding type and the selection scorers; `seed`
-    (the run's) seeds cross-fitting folds and selection models.
+    (the run's) seeds cross-fitting folds and selection models. Text columns follow
+    `settings.text` (its defaults without settings).
     """
+    text_columns = list(text_columns or [])
     if settings is not None:
         return _build_configured_pipeline(
-            numeric_columns, categorical_columns, settings, task, positive_label, seed
+            (numeric_columns, categorical_columns, text_columns),
+            settings,
+            task,
+            positive_label,
+            seed,
         )
     rare = CategoricalSettings()
     numeric = Pipeline(
@@ -93,6 +103,8 @@ def build_feature_pipeline(
         transformers.append(("numeric", numeric, list(numeric_columns)))
     if categorical_columns:
         transformers.append(("categorical", categorical, list(categorical_columns)))
+    if text_columns:
+        transformers.append(("text", build_text_vectorizer(TextSettings(), seed), text_columns))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
 
 
@@ -106,13 +118,30 @@ def build_model_pipeline(
     training.
 
     Given the raw column lists, the pipeline starts with `RawInputCoercer`, so rows read straight
-    from a CSV or a JSON request are coerced exactly as the training rows were.
+    from a CSV or a JSON request are coerced exactly as the training rows were; the text columns
+    it keeps as text are those the feature step vectorizes. Text features are sparse: for an
+    estimator whose tags refuse sparse input (histogram gradient boosting) they are reduced to
+    dense TruncatedSVD components instead.
     """
+    if not _accepts_sparse(estimator):
+        for path in find_text_vectorizers(features):
+            features.set_params(**{f"{path}__output" if path else "output": "svd"})
     steps: list[tuple[str, Any]] = [("features", features), ("model", estimator)]
     if numeric_columns is not None or categorical_columns is not None:
-        coercer = RawInputCoercer(list(numeric_columns or []), list(categorical_columns or []))
+        coercer = RawInputCoercer(
+            list(numeric_columns or []),
+            list(categorical_columns or []),
+            find_text_columns(features),
+        )
         steps.insert(0, ("inputs", coercer))
     return Pipeline(steps)
+
+
+def _accepts_sparse(estimator: BaseEstimator) -> bool:
+    try:
+        return bool(estimator.__sklearn_tags__().input_tags.sparse)
+    except AttributeError:  # not a scikit-learn estimator: assume it needs dense input
+        return False
 
 
 def check_feature_settings(
@@ -151,13 +180,13 @@ def check_feature_settings(
 
 
 def _build_configured_pipeline(
-    numeric_columns: list[str],
-    categorical_columns: list[str],
+    columns: tuple[list[str], list[str], list[str]],
     settings: FeatureSettings,
     task: str | None,
     positive_label: Any,
     seed: int,
 ) -> Pipeline:
+    numeric_columns, categorical_columns, text_columns = columns
     check_feature_settings(settings, numeric_columns, categorical_columns, task)
     numeric, categorical, selection = settings.numeric, settings.categorical, settings.selection
     transformers: list[tuple[str, BaseEstimator, list[str]]] = []
@@ -190,7 +219,12 @@ def _build_configured_pipeline(
             random_state=seed,
         )
         transformers.append(("categorical", categorical_encoder, list(categorical_columns)))
-    columns = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
+    if text_columns:
+        vectorizer = build_text_vectorizer(settings.text, seed)
+        if selection.correlation_threshold is not None or selection.k_best or selection.model_based:
+            vectorizer.set_params(output="svd")  # the selectors score dense columns
+        transformers.append(("text", vectorizer, text_columns))
+    encoded = ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=True)
     correlation: BaseEstimator | str = "passthrough"
     if selection.correlation_threshold is not None:
         correlation = CorrelationFilter(threshold=selection.correlation_threshold)
@@ -202,7 +236,7 @@ def _build_configured_pipeline(
         model_based = build_model_selector(str(task), selection.model_threshold, seed)
     return Pipeline(
         [
-            ("columns", columns),
+            ("columns", encoded),
             ("correlation", correlation),
             ("k_best", k_best),
             ("model_based", model_based),

@@ -1,8 +1,9 @@
 """The first step of every registered pipeline: raw rows in the shape the features expect.
 
 It lives inside the model so that serving gets exactly the coercion training got: numbers that
-arrive as integers, floats or numeric text become float64 (inf becomes missing), categories become
-text with missing values kept missing. No code outside the pipeline transforms features.
+arrive as integers, floats or numeric text become float64 (inf becomes missing), categories and
+free text become text with missing values kept missing. No code outside the pipeline transforms
+features.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
         self,
         numeric_columns: tuple[str, ...] | list[str] = (),
         categorical_columns: tuple[str, ...] | list[str] = (),
+        text_columns: tuple[str, ...] | list[str] = (),
     ):
         self.numeric_columns = numeric_columns
         self.categorical_columns = categorical_columns
+        self.text_columns = text_columns
 
     def fit(self, X: pd.DataFrame, y: object = None) -> RawInputCoercer:
         self._check_columns(X)
-        self.columns_ = [*self.numeric_columns, *self.categorical_columns]
+        self.columns_ = [*self.numeric_columns, *self.categorical_columns, *self.text_columns]
         self.n_features_in_ = len(self.columns_)
         return self
 
@@ -37,7 +40,7 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
         for column in self.numeric_columns:
             values = pd.to_numeric(X[column], errors="coerce").astype("float64")
             coerced[column] = values.where(np.isfinite(values))
-        for column in self.categorical_columns:
+        for column in [*self.categorical_columns, *self.text_columns]:
             # Every missing value becomes NaN, the one marker the imputers read as missing: a
             # JSON null arrives as None, which would otherwise be an unseen category.
             values = X[column]
@@ -53,9 +56,8 @@ class RawInputCoercer(TransformerMixin, BaseEstimator):
             raise TypeError(
                 f"the model expects a pandas DataFrame of raw rows, got {type(X).__name__}"
             )
-        missing = [
-            c for c in [*self.numeric_columns, *self.categorical_columns] if c not in X.columns
-        ]
+        expected = [*self.numeric_columns, *self.categorical_columns, *self.text_columns]
+        missing = [c for c in expected if c not in X.columns]
         if missing:
             raise ValueError(
                 f"input rows lack the model's columns {missing}; send every column of the model "

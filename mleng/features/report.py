@@ -2,7 +2,10 @@
 
 Predictive power and association are estimated on at most `SAMPLE_ROWS` training rows so the
 report stays cheap on large data; cost is measured by fitting and applying the feature's own
-transformer on exactly 10,000 rows (resampled with replacement when there are fewer).
+transformer on exactly 10,000 rows (resampled with replacement when there are fewer). A text
+column's mutual information is that of its most informative term (word present or not); it takes
+part in no association pair (sentences are all distinct, so any association would be spurious),
+and its unseen share is that of test texts with no word seen in training.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sklearn.feature_selection import mutual_info_classif, mutual_info_regressio
 from mleng.card import DatasetCard
 from mleng.card.features import FeatureSettings, SelectionSettings
 from mleng.features.pipeline import build_feature_pipeline
+from mleng.features.text import as_text, build_text_vectorizer
 from mleng.reports.formatting import render_table
 
 if TYPE_CHECKING:  # mleng.data imports this package (windowing), so only for annotations
@@ -27,6 +31,7 @@ COST_ROWS = 10_000
 COST_REPEATS = 3
 SAMPLE_ROWS = 10_000  # training rows that predictive power and associations are estimated on
 CORRELATION_THRESHOLD = 0.8  # association from which a pair of features is reported
+TEXT_TERMS = 1_000  # terms per text column whose mutual information with the target is measured
 
 
 def _codes(column: pd.Series) -> np.ndarray:
@@ -65,6 +70,8 @@ def _mutual_information(
     X: pd.DataFrame, y: pd.Series, task: str, numeric: list[str], categorical: list[str], seed: int
 ) -> dict[str, float]:
     columns = [*numeric, *categorical]
+    if not columns:
+        return {}
     matrix = np.column_stack(
         [X[c].astype(float).fillna(X[c].median()).fillna(0.0).to_numpy() for c in numeric]
         + [_codes(X[c]).astype(float) for c in categorical]
@@ -73,6 +80,36 @@ def _mutual_information(
     score = mutual_info_regression if task == "regression" else mutual_info_classif
     values = score(matrix, y.to_numpy(), discrete_features=discrete, random_state=seed)
     return {column: float(value) for column, value in zip(columns, values, strict=True)}
+
+
+def _text_information(
+    X: pd.DataFrame, y: pd.Series, task: str, text: list[str], settings: FeatureSettings, seed: int
+) -> dict[str, float]:
+    """Each text column's largest mutual information of one term's presence with the target."""
+    score = mutual_info_regression if task == "regression" else mutual_info_classif
+    information = {}
+    for column in text:
+        vectorizer = build_text_vectorizer(settings.text, seed).set_params(
+            vectorizer="tfidf", max_features=TEXT_TERMS
+        )
+        terms = vectorizer.fit_transform(X[[column]])
+        if terms.shape[1] == 0:
+            information[column] = 0.0
+            continue
+        presence = (terms > 0).astype(float).tocsc()
+        values = score(presence, y.to_numpy(), discrete_features=True, random_state=seed)
+        information[column] = float(np.max(values))
+    return information
+
+
+def _text_unseen_share(train: pd.Series, test: pd.Series) -> float:
+    """Share of present test texts with no word (lower-cased) that any training text has."""
+    present = test.dropna()
+    if len(present) == 0:
+        return 0.0
+    vocabulary = {word for text in as_text(train) for word in text.lower().split()}
+    unseen = [not set(text.lower().split()) & vocabulary for text in as_text(present)]
+    return float(np.mean(unseen))
 
 
 def _single_column_settings(settings: FeatureSettings, column: str) -> FeatureSettings:
@@ -92,7 +129,7 @@ def _measure_cost(
     X: pd.DataFrame,
     y: pd.Series,
     column: str,
-    is_numeric: bool,
+    kind: str,
     card: DatasetCard,
     seed: int,
 ) -> tuple[float, float]:
@@ -100,10 +137,16 @@ def _measure_cost(
     on 10,000 rows (best of 3)."""
     rows = np.random.default_rng(seed).choice(len(X), size=COST_ROWS, replace=len(X) < COST_ROWS)
     frame, target = X[[column]].iloc[rows], y.iloc[rows]
-    numeric, categorical = ([column], []) if is_numeric else ([], [column])
+    numeric = [column] if kind == "numeric" else []
+    categorical = [column] if kind == "categorical" else []
     settings = _single_column_settings(card.features, column)
     pipeline = build_feature_pipeline(
-        numeric, categorical, settings=settings, task=card.task, seed=seed
+        numeric,
+        categorical,
+        settings=settings,
+        task=card.task,
+        seed=seed,
+        text_columns=[column] if kind == "text" else [],
     )
     fit_seconds, transform_seconds = [], []
     for _ in range(COST_REPEATS):  # the best of a few runs, so a cold cache does not count as cost
@@ -154,9 +197,11 @@ def build_features_report(
     positions = np.random.default_rng(seed).permutation(len(X_train))[:SAMPLE_ROWS]
     sample, sample_y = X_train.iloc[positions], y_train.iloc[positions]
     information = _mutual_information(sample, sample_y, task, numeric, categorical, seed)
+    information |= _text_information(sample, sample_y, task, columns.text, card.features, seed)
+    paired = [*numeric, *categorical]
     pairs = []
-    for i, left in enumerate(columns.all):
-        for right in columns.all[i + 1 :]:
+    for i, left in enumerate(paired):
+        for right in paired[i + 1 :]:
             value, measure = _association(
                 sample[left], sample[right], left in numeric, right in numeric
             )
@@ -167,11 +212,15 @@ def build_features_report(
     features = {}
     for column in columns.all:
         is_numeric = column in numeric
-        fit_seconds, transform_seconds = _measure_cost(
-            X_train, y_train, column, is_numeric, card, seed
+        kind = "numeric" if is_numeric else ("text" if column in columns.text else "categorical")
+        fit_seconds, transform_seconds = _measure_cost(X_train, y_train, column, kind, card, seed)
+        unseen = (
+            _text_unseen_share(X_train[column], X_test[column])
+            if kind == "text"
+            else _test_reliability(X_train[column], X_test[column], is_numeric)
         )
         features[column] = {
-            "kind": "numeric" if is_numeric else "categorical",
+            "kind": kind,
             "mutual_information": round(information[column], 5),
             "fit_seconds_per_10k_rows": round(fit_seconds, 5),
             "transform_seconds_per_10k_rows": round(transform_seconds, 5),
@@ -179,9 +228,7 @@ def build_features_report(
             "missing_fraction_test": round(float(X_test[column].isna().mean()), 5)
             if len(X_test)
             else 0.0,
-            "unseen_or_out_of_range_test_fraction": round(
-                _test_reliability(X_train[column], X_test[column], is_numeric) or 0.0, 5
-            ),
+            "unseen_or_out_of_range_test_fraction": round(unseen or 0.0, 5),
             "correlated_with": [
                 p["features"][1 - p["features"].index(column)]
                 for p in pairs

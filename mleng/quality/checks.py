@@ -90,7 +90,9 @@ def run_data_checks(
     bias = []
     if settings.reference_path is not None:
         reference = read_reference_sample(settings.reference_path)
-        bias.append(compare_with_reference(frame, reference, columns.all, settings))
+        # Free text has no levels to compare: every sentence would be an "unseen category".
+        compared = [*columns.numeric, *columns.categorical]
+        bias.append(compare_with_reference(frame, reference, compared, settings))
     if settings.sensitive_columns:
         bias.append(
             measure_label_rates(frame, card.target, card.task, card.positive_label, settings)
@@ -122,6 +124,7 @@ def drop_columns(columns: FeatureColumns, dropped: list[str]) -> FeatureColumns:
     return FeatureColumns(
         [c for c in columns.numeric if c not in dropped],
         [c for c in columns.categorical if c not in dropped],
+        [c for c in columns.text if c not in dropped],
     )
 
 

@@ -37,6 +37,7 @@ def resolve_feature_columns(frame: pd.DataFrame, card: DatasetCard) -> FeatureCo
     return FeatureColumns(
         [c for c in inferred.numeric if c in present],
         [c for c in inferred.categorical if c in present],
+        [c for c in inferred.text if c in present],
     )
 
 

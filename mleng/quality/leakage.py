@@ -228,7 +228,9 @@ def detect_leakage(
     they are the target's past by construction, which is what a forecast is meant to use.
     """
     target = card.target
-    columns = [c for c in features.all if c in frame.columns]
+    # Free text is mostly distinct by nature: the id, code and single-column probes would read
+    # its length or first words as an id hiding the label. Text is vectorized, not probed here.
+    columns = [c for c in features.all if c in frame.columns and c not in features.text]
     if target not in frame.columns:
         return LeakageReport([])
     windows = list_window_columns(card, columns)

@@ -34,8 +34,8 @@ def render_data_report_markdown(report: DataReport) -> str:
     parts = [
         f"# Data report: {report.dataset}",
         (
-            f"{report.rows:,} rows, {report.columns} columns ({len(features.numeric)} numeric "
-            f"and {len(features.categorical)} categorical features). "
+            f"{report.rows:,} rows, {report.columns} columns ({len(features.numeric)} numeric, "
+            f"{len(features.categorical)} categorical and {len(features.text)} text features). "
             f"{len(report.findings)} findings, {fails} failing."
         ),
         "## Findings",
@@ -112,6 +112,8 @@ def render_sizeable(report: DataReport) -> str:
             )
         )
         lines.append(f"Verdict: **{curve.verdict.replace('_', ' ')}**: {curve.explanation}.")
+        if curve.extrapolation is not None:
+            lines.append(f"More data: {curve.extrapolation.explanation}.")
     return "\n\n".join(lines)
 
 

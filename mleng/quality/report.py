@@ -90,6 +90,7 @@ class DataReport:
                 "features": {
                     "numeric": self.features.numeric,
                     "categorical": self.features.categorical,
+                    "text": self.features.text,
                 },
                 "accessible": {"personal_data": self.personal_data},
                 "sizeable": {"rules": self.size_rules, "learning_curve": self.learning_curve},

@@ -8,7 +8,7 @@ noise, more data would still help.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
 import numpy as np
@@ -24,10 +24,13 @@ from mleng.card.data_checks import DataChecksSettings, ReportSettings
 from mleng.data.loading import FeatureColumns
 from mleng.data.sampling import sample_rows
 from mleng.quality.columns import count_encoded_width, find_positive_label, to_float_array
+from mleng.quality.extrapolation import Extrapolation, extrapolate_rows
 from mleng.quality.findings import Finding
 from mleng.reports.formatting import format_number, to_jsonable
 
-TRAIN_FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+# Five points so the power law of `extrapolation` (three parameters) keeps two degrees of freedom;
+# the verdict reads the last step, from half to all of the training folds.
+TRAIN_FRACTIONS = (0.1, 0.18, 0.3, 0.5, 1.0)
 MAX_PROBE_LEVELS = 250  # histogram gradient boosting handles at most 255 categories per column
 MIN_PRACTICAL_GAIN = 0.002
 
@@ -66,6 +69,7 @@ class LearningCurve:
     verdict: CurveVerdict
     sampled_rows: int
     explanation: str
+    extrapolation: Extrapolation | None = None  # rows for a stated gain in the card's metric
 
     def to_dict(self) -> dict[str, object]:
         return to_jsonable(asdict(self))
@@ -240,7 +244,64 @@ def measure_learning_curve(
         warnings.simplefilter("ignore", RuntimeWarning)  # a size where every fold failed stays NaN
         means, stds = np.nanmean(test_scores, axis=1), np.nanstd(test_scores, axis=1)
     scores = CurveScores([int(s) for s in sizes], means, stds)
-    return judge_learning_curve(metric, chance, scores, options, len(sample), len(labelled))
+    curve = judge_learning_curve(metric, chance, scores, options, len(sample), len(labelled))
+    if curve.verdict not in ("plateau", "more_data_would_help"):
+        return curve
+    probe = ProbeData(build_probe_model(task, mask, seed), matrix, y, splitter)
+    return replace(curve, extrapolation=extrapolate_card_metric(card, curve, probe, options, seed))
+
+
+PROBE_SCORERS = {
+    "log_loss": "neg_log_loss",
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+}
+
+
+def probe_scorer(metric: str, task: Task) -> str:
+    """The scikit-learn scorer of a card metric on the probe's target (binary coded 0/1)."""
+    if task == "multiclass" and metric in ("roc_auc", "f1"):
+        return {"roc_auc": "roc_auc_ovr", "f1": "f1_macro"}[metric]
+    return PROBE_SCORERS.get(metric, metric)
+
+
+@dataclass(frozen=True)
+class ProbeData:
+    """What the curve was measured with, to measure it again in another metric."""
+
+    model: BaseEstimator
+    matrix: np.ndarray
+    target: np.ndarray
+    splitter: BaseCrossValidator
+
+
+def extrapolate_card_metric(
+    card: DatasetCard, curve: LearningCurve, probe: ProbeData, options: ReportSettings, seed: int
+) -> Extrapolation | None:
+    """The rows needed for `options.extrapolation_gain` in the card's own metric.
+
+    The verdict's curve is in a probe metric chosen for its chance level (ROC AUC, balanced
+    accuracy, R2); when the card's metric differs, the same probe is scored again in it, so the
+    gain a reader asks about is the one the gate measures.
+    """
+    metric = card.metric or curve.metric
+    scorer = probe_scorer(metric, card.task)
+    folds = options.learning_curve_folds
+    if scorer == curve.metric:
+        means, stds = np.asarray(curve.mean_scores), np.asarray(curve.std_scores)
+    else:
+        _, test_scores = run_learning_curve(
+            probe.model, probe.matrix, probe.target, probe.splitter, scorer, seed
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            means, stds = np.nanmean(test_scores, axis=1), np.nanstd(test_scores, axis=1)
+        if card.lower_is_better:  # scikit-learn negates errors; the law fits them as positives
+            means = -means
+    return extrapolate_rows(
+        metric, curve.train_sizes, list(means), list(stds / np.sqrt(folds)),
+        options.extrapolation_gain, seed,
+    )  # fmt: skip
 
 
 def run_learning_curve(
@@ -274,8 +335,9 @@ def check_curve_possible(
     labelled: pd.DataFrame, features: FeatureColumns, task: Task, classes: int, folds: int
 ) -> str:
     """Why a learning curve cannot be measured on this data, or an empty string if it can."""
-    if not features.all:
-        return "no feature columns to learn from"
+    if not features.numeric and not features.categorical:
+        # The probe model reads numeric and categorical columns; text alone is not probed.
+        return "no numeric or categorical feature columns to learn from"
     if len(labelled) < 10 * folds * len(TRAIN_FRACTIONS):
         needed = 10 * folds * len(TRAIN_FRACTIONS)
         return f"only {len(labelled)} labelled rows; a learning curve needs at least {needed}"

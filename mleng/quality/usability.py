@@ -198,6 +198,7 @@ def check_usability(
         *card.id_columns,
         *(card.numeric_columns or []),
         *(card.categorical_columns or []),
+        *(card.text_columns or []),
     ]
     declared += [card.timestamp_column] if card.timestamp_column else []
     missing_columns = [c for c in dict.fromkeys(declared) if c not in frame.columns]

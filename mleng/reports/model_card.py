@@ -17,13 +17,19 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from mleng.assessment.slices import SliceMetric
-from mleng.card import ImbalanceSettings
+from mleng.card import DatasetCard, ImbalanceSettings
 from mleng.evaluation import LOWER_IS_BETTER, MetricInterval
+from mleng.evaluation.costs import EXPECTED_COST
+from mleng.evaluation.simple import SimpleVerdict
 from mleng.promotion import PromotionDecision
+from mleng.quality.findings import Finding
 from mleng.reports.formatting import format_number, render_table
 from mleng.training.threshold import ThresholdChoice
+from mleng.training.weighted_ensemble import WeightedEnsembleBase
 
 NOT_MEASURED = "_not measured_"
+LOWER_FIRST = LOWER_IS_BETTER | {EXPECTED_COST}
+DATA_SIZE_DETECTORS = ("learning_curve", "too_few_rows")
 METRIC_DECIMALS = 4
 MAX_STEP_TEXT = 160
 
@@ -80,6 +86,7 @@ class ModelCardFacts:
     promotion: PromotionFacts | None = None
     limits: Sequence[str] | None = None
     figures: dict[str, str] | None = None  # caption -> relative path of a saved figure
+    worth: Sequence[str] | None = None  # "is it worth it": lines from `describe_worth`
 
 
 def build_promotion_facts(decision: PromotionDecision) -> PromotionFacts:
@@ -111,6 +118,12 @@ def describe_step(name: str, step: Any, prefix: str) -> list[str]:
         return [f"{prefix}- {name}: {step or 'passthrough'}"]
     if isinstance(step, Pipeline):
         return [f"{prefix}- {name}:", *describe_pipeline(step, prefix + "  ")]
+    if isinstance(step, WeightedEnsembleBase):  # members and weights, each member's own steps
+        members = step.describe_members()
+        lines = [f"{prefix}- {name}: weighted average of {len(members)} fitted pipelines"]
+        for (member, weight), (_, model) in zip(members, step.members, strict=True):
+            lines += describe_step(f"member {member} (weight {weight:.3f})", model, prefix + "  ")
+        return lines
     if isinstance(step, ColumnTransformer):
         lines = [f"{prefix}- {name}: ColumnTransformer"]
         for part, transformer, columns in step.transformers:
@@ -204,7 +217,7 @@ def render_metrics(facts: ModelCardFacts) -> list[str]:
     if facts.metrics is None:
         return [NOT_MEASURED]
     rows = [
-        [name, format_interval(interval), "lower" if name in LOWER_IS_BETTER else "higher"]
+        [name, format_interval(interval), "lower" if name in LOWER_FIRST else "higher"]
         for name, interval in facts.metrics.items()
     ]
     header = ["metric", f"test estimate [{facts.confidence:.0%} interval]", "better"]
@@ -258,6 +271,87 @@ def render_figure_links(figures: dict[str, str] | None) -> list[str]:
     return [f"![{caption}]({path})" for caption, path in figures.items()]
 
 
+@dataclass(frozen=True)
+class WorthInputs:
+    """What the "is it worth it" section weighs: the paired comparison with the best simple
+    baseline (and its cost report), the rule registered instead of the model if any, the
+    measured latency, the warn-level data findings (those on data size, from the learning curve,
+    are cited as the "too little data" reason) and the chosen model family."""
+
+    card: DatasetCard
+    verdict: SimpleVerdict
+    adopted: str | None
+    latency_ms: float | None
+    findings: Sequence[Finding]
+    family: str
+    metric: MetricInterval | None = None  # the registered model's test estimate of card.metric
+    more_data: str | None = None  # the learning curve's extrapolation, from the data stage
+
+
+def describe_worth(inputs: WorthInputs) -> list[str]:
+    """Should this be machine learning at all: the figures, the requirements met or not, and the
+    reasons that apply (cost of errors, a simple rule nearly as good, too little data)."""
+    card, verdict = inputs.card, inputs.verdict
+    lines = [verdict.sentence()]
+    if inputs.adopted is not None:
+        lines.append(
+            f"registered: the simple {verdict.description} instead of the searched model "
+            "(promotion.prefer_simple), with the same gate, contract and service"
+        )
+    if verdict.costs is not None:
+        lines += [f"expected cost, {line}" for line in verdict.costs.lines()]
+    if card.evaluation.human_performance is not None:
+        model = format_interval(inputs.metric) if inputs.metric is not None else NOT_MEASURED
+        lines.append(
+            f"human performance (card evaluation.human_performance): {card.metric} "
+            f"{card.evaluation.human_performance:.4f}; the model: {model}"
+        )
+    if inputs.more_data:
+        lines.append(f"more data (learning-curve extrapolation): {inputs.more_data}")
+    return lines + describe_requirements(inputs) + describe_reasons(inputs)
+
+
+def describe_requirements(inputs: WorthInputs) -> list[str]:
+    """Whether the card's explainability and latency requirements are met."""
+    requirements = inputs.card.requirements
+    if not requirements.explainability:
+        explained = "explainability: not required"
+    elif inputs.adopted is not None:
+        explained = "explainability: met, a rule a reviewer reads in full"
+    else:
+        explained = f"explainability: required, met by the family it allows ({inputs.family})"
+    measured = "not measured" if inputs.latency_ms is None else f"{inputs.latency_ms:.1f} ms"
+    if requirements.max_latency_ms is None:
+        latency = f"latency: no budget set; median single-row latency {measured}"
+    else:
+        met = inputs.latency_ms is not None and inputs.latency_ms <= requirements.max_latency_ms
+        latency = (
+            f"latency: budget {requirements.max_latency_ms:g} ms {'met' if met else 'NOT met'} "
+            f"(median single-row latency {measured})"
+        )
+    return [explained, latency]
+
+
+def describe_reasons(inputs: WorthInputs) -> list[str]:
+    """The reasons against a model that apply here, each with its evidence."""
+    verdict, reasons = inputs.verdict, []
+    report = verdict.costs
+    if report is not None and report.saving.low <= 0:
+        reasons.append(
+            "reason, cost of errors: the model is not shown to save against the cheapest "
+            f"baseline ({report.cheapest_baseline})"
+        )
+    elif report is None:
+        reasons.append("cost of errors: not weighed (the card has no costs: block)")
+    if verdict.simple_is_enough:
+        reasons.append(f"reason, a simple rule nearly as good: {verdict.description}")
+    size = [f.message for f in inputs.findings if f.detector in DATA_SIZE_DETECTORS]
+    reasons += [f"reason, too little data: {message}" for message in size]
+    if not size:
+        reasons.append("data size: no learning-curve finding says more rows would help")
+    return reasons
+
+
 def render_model_card(facts: ModelCardFacts) -> str:
     """The card as markdown, sections in the order a reviewer asks about them."""
     title = f"# Model card: {facts.model_name}" + (f" v{facts.version}" if facts.version else "")
@@ -271,6 +365,7 @@ def render_model_card(facts: ModelCardFacts) -> str:
         ("Slices", render_slices(facts.slices)),
         ("Robustness", format_bullets(facts.robustness, "no findings")),
         ("Shift", format_bullets(facts.shift, "no findings")),
+        *([("Is it worth it", format_bullets(facts.worth))] if facts.worth is not None else []),
         ("Promotion", render_promotion(facts.promotion)),
         ("Limits", format_bullets(facts.limits, "none known")),
         ("Figures", render_figure_links(facts.figures)),

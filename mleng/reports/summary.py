@@ -20,6 +20,7 @@ class TrainSummary:
     best_per_family: dict[str, dict[str, Any]] = field(default_factory=dict)
     best_family: str = ""
     search: str = ""
+    ensemble: str = ""  # the final ensemble: chosen or not, members, out-of-fold scores
     decision_rule: str = ""
     test_metrics: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     model_name: str = ""
@@ -33,6 +34,7 @@ class TrainSummary:
     run_url: str = ""
     data_warnings: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+    worth: list[str] = field(default_factory=list)  # is it worth it: model vs the simple rule
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,6 +56,7 @@ def render_summary_markdown(summary: TrainSummary) -> str:
         f"| data validation | {summary.validation} |",
         f"| rows (train / test) | {summary.rows.get('train', 0)} / {summary.rows.get('test', 0)} |",
         f"| search | {summary.search} |",
+        f"| ensemble | {summary.ensemble or '-'} |",
         f"| decision rule | {summary.decision_rule} |",
         (
             f"| registered model | {summary.model_name} v{summary.model_version} "
@@ -71,6 +74,8 @@ def render_summary_markdown(summary: TrainSummary) -> str:
         else f"**{summary.decision}**; every check of the gate:",
         "",
         *(f"- {check}" for check in summary.checks),
+        *(["", "## Is it worth it", ""] if summary.worth else []),
+        *(f"- {line}" for line in summary.worth),
         *(["", "## Data warnings", ""] if summary.data_warnings else []),
         *(f"- {warning}" for warning in summary.data_warnings),
         "",

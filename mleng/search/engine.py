@@ -12,6 +12,9 @@ Strategies and the `stage` their trials carry:
   results in shrinking boxes (`stage="fine"`, rounds 1, 2, ...). See `mleng.search.fine`.
   With `patience`, it stops early once that many fine rounds in a row gained no more than
   `min_improvement` over the best score before them: the unspent budget is compute saved.
+  With `halving`, the coarse round looks at more configurations cheaply (`fidelity` < 1: a
+  share of each fold's training rows) and scores only the most promising at full cost
+  (`mleng.search.halving`); only full-cost scores are refined, compared or selected.
 - `random`: every trial drawn uniformly over its family's space, families round-robin
   (`stage="random"`, one round).
 - `grid`: a per-family grid of evenly spaced values, log-spaced where log, the budget split
@@ -38,6 +41,7 @@ import numpy as np
 from mleng.card import ParamSpec
 from mleng.errors import SearchError
 from mleng.search.fine import FineRound, FineSettings, Observation, propose_fine_round
+from mleng.search.halving import Halving, choose_promotions, plan_halving
 from mleng.search.space import (
     Space,
     build_family_grid,
@@ -64,7 +68,9 @@ class Trial:
     """One configuration to evaluate: its family, parameter values and place in the search.
 
     `stage` is "coarse" or "fine" for coarse_to_fine, "random" or "grid" for those strategies;
-    `round` counts batches from 0; `index` runs 0..budget-1 in order of proposal.
+    `round` counts batches from 0; `index` runs 0, 1, ... in order of proposal. `fidelity` is
+    the share of each fold's training rows to fit on: 1 except for halving's cheap looks, whose
+    scores are only ever compared with each other.
     """
 
     family: str
@@ -72,6 +78,7 @@ class Trial:
     stage: Stage
     round: int
     index: int
+    fidelity: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -97,11 +104,14 @@ class EarlyStopping:
     With `time_budget_s` (any strategy), no trial is proposed once that much wall time has
     passed; the first round (one trial per family at least) always runs, and later trials are
     scored one at a time so the search stops within one trial of the deadline.
+    With `halving` (coarse_to_fine), coarse configurations whose cheap look is not among the
+    best stop there, and the budget they save buys more coarse configurations.
     """
 
     patience: int | None = None
     min_improvement: float = 0.0
     time_budget_s: float | None = None
+    halving: Halving | None = None
 
 
 def plan_stages(budget: int, n_families: int) -> list[int]:
@@ -178,11 +188,14 @@ def run_search(
             break
         if round_number > 0 and clock.spent():
             break
+        if round_number == 0 and stopping.halving is not None and strategy == "coarse_to_fine":
+            results += run_halving_round(checked, size, evaluate, rng, stopping.halving)
+            continue
         if round_number == 0:
             proposals, stage = propose_coarse(checked, size, rng), "coarse"
         else:
             history: list[Observation] = [
-                (r.trial.family, r.trial.params, r.score) for r in results
+                (r.trial.family, r.trial.params, r.score) for r in full_cost(results)
             ]
             fine_round = FineRound(round_number, len(stages) - 1, size)
             proposals = propose_fine_round(checked, history, fine_round, rng, FINE_SETTINGS)
@@ -199,6 +212,36 @@ def run_search(
             gained = best_score(results) - best_before
             stale_rounds = 0 if gained > stopping.min_improvement else stale_rounds + 1
     return results
+
+
+def run_halving_round(
+    spaces: dict[str, Space],
+    size: int,
+    evaluate: EvaluateBatch,
+    rng: np.random.Generator,
+    halving: Halving,
+) -> list[TrialResult]:
+    """The coarse round as successive halving: cheap looks, then the best at full cost, both
+    rungs together costing no more than `size` full evaluations."""
+    plan = plan_halving(size, len(spaces), halving)
+    if plan is None:  # too few coarse trials to gain from cheap looks: a plain coarse round
+        return evaluate_batch(evaluate, propose_coarse(spaces, size, rng), "coarse", 0, 0)
+    n_candidates, n_promoted = plan
+    proposals = drop_repeats(propose_coarse(spaces, n_candidates, rng), [])
+    cheap = evaluate_batch(evaluate, proposals, "coarse", 0, 0, halving.fraction)
+    looks = [(r.trial.family, r.trial.params, r.score) for r in cheap]
+    promoted = choose_promotions(looks, n_promoted)
+    return cheap + evaluate_batch(evaluate, promoted, "coarse", 0, len(cheap))
+
+
+def full_cost(results: list[TrialResult]) -> list[TrialResult]:
+    """The results scored at full cost: the only ones that are refined, compared or selected."""
+    return [result for result in results if result.trial.fidelity >= 1.0]
+
+
+def count_spent(results: list[TrialResult]) -> float:
+    """The budget the results used, in full-cost evaluations (a cheap look counts its share)."""
+    return float(sum(result.trial.fidelity for result in results))
 
 
 @dataclass
@@ -235,9 +278,10 @@ def evaluate_until(
 def drop_repeats(proposals: list[Proposal], results: list[TrialResult]) -> list[Proposal]:
     """The proposals without any configuration already scored or proposed earlier in the batch.
 
-    The proposers already avoid repeats; this is the one place that guarantees it.
+    The proposers already avoid repeats; this is the one place that guarantees it. A cheap look
+    does not count as scored: a configuration halving stopped may come back at full cost.
     """
-    seen = {(r.trial.family, config_key(r.trial.params)) for r in results}
+    seen = {(r.trial.family, config_key(r.trial.params)) for r in full_cost(results)}
     kept = []
     for family, params in proposals:
         key = (family, config_key(params))
@@ -248,8 +292,8 @@ def drop_repeats(proposals: list[Proposal], results: list[TrialResult]) -> list[
 
 
 def best_score(results: list[TrialResult]) -> float:
-    """The best finite score so far, -inf before any success (so a first success is a gain)."""
-    return max((r.score for r in results if math.isfinite(r.score)), default=-math.inf)
+    """The best finite full-cost score so far, -inf before any (so a first success is a gain)."""
+    return max((r.score for r in full_cost(results) if math.isfinite(r.score)), default=-math.inf)
 
 
 def evaluate_batch(
@@ -258,10 +302,11 @@ def evaluate_batch(
     stage: Stage,
     round_number: int,
     first_index: int,
+    fidelity: float = 1.0,
 ) -> list[TrialResult]:
     """Turn proposals into trials, score them, and check the evaluator answered each one once."""
     trials = [
-        Trial(family=family, params=params, stage=stage, round=round_number, index=first_index + i)
+        Trial(family, params, stage, round_number, first_index + i, fidelity)
         for i, (family, params) in enumerate(proposals)
     ]
     results = list(evaluate(trials))
@@ -373,8 +418,9 @@ def interleave(per_family: dict[str, list[dict[str, Any]]]) -> list[Proposal]:
 
 
 def select_best(results: list[TrialResult]) -> TrialResult:
-    """The highest-scoring successful trial; ties go to the earlier trial for reproducibility."""
-    scored = [result for result in results if math.isfinite(result.score)]
+    """The highest-scoring successful full-cost trial; ties go to the earlier trial for
+    reproducibility. A cheap look (halving) is never selected."""
+    scored = [result for result in full_cost(results) if math.isfinite(result.score)]
     if not scored:
         raise SearchError(
             f"all {len(results)} search trials failed (score nan); check the evaluator's errors, "

@@ -3,8 +3,11 @@
 One logged model carries two flavours over one cloudpickled scikit-learn estimator (`model.pkl`):
 
 - `sklearn`: native use, `mlflow.sklearn.load_model(uri)` gives the fitted estimator (a
-  `Pipeline` starting with `RawInputCoercer`, or a `FixedThresholdClassifier` around one) with
-  `predict_proba`; the flow scores the champion with it.
+  `Pipeline` starting with `RawInputCoercer`, or a `FixedThresholdClassifier` or, for a
+  multiclass card with a cost matrix, a `CostDecisionClassifier` around one) with
+  `predict_proba`; the flow scores the champion with it. With `promotion.prefer_simple` the
+  pipeline may be `RawInputCoercer` then a simple rule (`LookupTable`, `RuleBaseline`): the
+  same contract, decided the same way.
 - `python_function`: loader `mleng.tracking.contract` (this module, shipped with the model in
   `code/mleng`), used by `mlflow.pyfunc.load_model(uri)` and `mlflow models serve`.
 
@@ -12,7 +15,8 @@ Output of the pyfunc model, a DataFrame with one row per input row:
 
 - `prediction`: classifiers, the decided label, i.e. what the registered estimator's `predict`
   returns (a `FixedThresholdClassifier` decides with its tuned threshold, so the label is the
-  positive class exactly when its probability reaches the threshold); regressors, the value.
+  positive class exactly when its probability reaches the threshold; a `CostDecisionClassifier`
+  the class of least expected cost under its probabilities); regressors, the value.
 - `probability_<class>`: classifiers with `predict_proba` only, one float column per class in
   the order of `classes_`, named `probability_` + `str(label)` verbatim: `probability_>50K`,
   `probability_<=50K`, `probability_0`, `probability_True`. Each row sums to 1.
@@ -44,6 +48,10 @@ Input contract, the same in-process, for JSON (`dataframe_split`, `dataframe_rec
   would make `true` a 1), inf and -inf (the native pipeline would impute them as missing, hiding a
   division by zero upstream), integers beyond 2**53 (float64 would change them) and any other
   object.
+- text columns (free text the pipeline vectorizes) follow the categorical rule and are listed
+  among `categorical_columns` (the string inputs) in the recorded contract, so every reader of
+  it (the pyfunc, the service's request typing) takes them as text; `text_columns` names them.
+  They are read from the model's `RawInputCoercer` when it is saved (`model_text_columns`).
 - categorical columns: any value becomes its `str` (`3` -> "3"), every null becomes NaN, the
   missing value training imputed (None would be an unseen category). A column empty in the first
   training rows is a categorical column like any other; an all-null one, which `pd.read_csv`
@@ -132,20 +140,45 @@ def check_columns(
         raise ValueError(f"the training features lack the model's input columns {missing}")
 
 
+def model_text_columns(model: Any) -> list[str]:
+    """The text columns a fitted model's first step (`RawInputCoercer`) keeps as text; [] when
+    it has none, or starts otherwise. Looks inside a thresholded (and frozen) classifier."""
+    inner = model
+    for _ in range(3):  # FixedThresholdClassifier -> FrozenEstimator -> the pipeline
+        if hasattr(inner, "steps"):
+            break
+        wrapped = getattr(inner, "estimator_", None)
+        inner = getattr(inner, "estimator", None) if wrapped is None else wrapped
+    steps = getattr(inner, "steps", None)
+    if not steps:
+        return []
+    return [str(column) for column in getattr(steps[0][1], "text_columns", ())]
+
+
 def example_rows(
     train_features: pd.DataFrame,
     numeric_columns: list[str],
     categorical_columns: list[str],
     n_rows: int = 5,
 ) -> pd.DataFrame:
-    """The first training rows as the contract types them, for the input example."""
+    """The first training rows as the contract types them, for the input example.
+
+    Columns of `train_features` outside both lists (text columns, which the caller need not
+    list) travel as text too, so the example is complete; the contract ignores extra columns.
+    """
     check_columns(train_features, numeric_columns, categorical_columns)
     rows = train_features.head(n_rows)
     frame = {c: pd.to_numeric(rows[c], errors="coerce").astype("float64") for c in numeric_columns}
-    for column in categorical_columns:
+    listed = {*numeric_columns, *categorical_columns}
+    others = [c for c in rows.columns if c not in listed and not is_numeric_frame_column(rows[c])]
+    for column in [*categorical_columns, *others]:
         values = rows[column]
         frame[column] = values.astype(str).astype(object).where(values.notna(), None)
     return pd.DataFrame(frame, index=rows.index).reset_index(drop=True)
+
+
+def is_numeric_frame_column(values: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
 def validate_rows(
@@ -218,6 +251,7 @@ class ContractSpec:
     numeric_columns: tuple[str, ...]
     categorical_columns: tuple[str, ...]
     training_dtypes: dict[str, str] = field(default_factory=dict)
+    text_columns: tuple[str, ...] = ()
 
     @classmethod
     def from_training(
@@ -231,14 +265,28 @@ class ContractSpec:
         dtypes = {column: str(train_features[column].dtype) for column in columns}
         return cls(tuple(numeric_columns), tuple(categorical_columns), dtypes)
 
+    def with_model_text(self, model: Any) -> ContractSpec:
+        """The spec with the model's text columns among its string (categorical) columns."""
+        text = [c for c in model_text_columns(model) if c not in self.numeric_columns]
+        if not text:
+            return self
+        extra = [c for c in text if c not in self.categorical_columns]
+        categorical = [*self.categorical_columns, *extra]
+        return ContractSpec(
+            self.numeric_columns, tuple(categorical), dict(self.training_dtypes), tuple(text)
+        )
+
     def flavor_conf(self, model: Any) -> dict[str, Any]:
-        return {
+        conf = {
             "version": CONTRACT_VERSION,
             "numeric_columns": list(self.numeric_columns),
             "categorical_columns": list(self.categorical_columns),
             "training_dtypes": dict(self.training_dtypes),
             "output_columns": output_columns(model),
         }
+        if self.text_columns:
+            conf["text_columns"] = list(self.text_columns)
+        return conf
 
 
 def save_model(
@@ -254,6 +302,7 @@ def save_model(
     from mlflow import pyfunc
 
     options = {k: v for k, v in sklearn_options.items() if k in _SKLEARN_OPTIONS}
+    spec = spec.with_model_text(sk_model)
     mlflow.sklearn.save_model(
         sk_model,
         path,

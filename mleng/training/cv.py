@@ -20,9 +20,20 @@ from mleng.card import DatasetCard
 from mleng.data.loading import FeatureColumns
 from mleng.data.split import window_gap
 from mleng.errors import DataError
-from mleng.features.augmentation import augment_training_rows
+from mleng.features.augmentation import (
+    TextPerturbation,
+    augment_text_rows,
+    augment_training_rows,
+)
+from mleng.features.native import NativeCategoricalEncoder
 from mleng.features.pipeline import build_feature_pipeline, build_model_pipeline
-from mleng.training.estimators import build_estimator, scoring_for
+from mleng.training.estimators import (
+    build_estimator,
+    build_target_transform,
+    count_iterations,
+    scoring_for,
+    uses_native_categoricals,
+)
 from mleng.training.imbalance import build_imbalance_pipeline, imbalance_fit_params
 
 Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
@@ -30,11 +41,13 @@ Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
 
 @dataclass(frozen=True)
 class CrossValidationScore:
-    """Mean and spread of a configuration's fold scores (higher is better) and its mean fit time."""
+    """Mean and spread of a configuration's fold scores (higher is better), its mean fit time and
+    the mean boosting iterations its folds kept after early stopping (nan for other models)."""
 
     mean: float
     std: float
     fit_seconds: float
+    iterations: float = float("nan")
 
 
 def build_pipeline(
@@ -44,25 +57,54 @@ def build_pipeline(
 
     Parameters named with a step path (`features__columns__categorical__encoder`) tune the
     feature pipeline, so encoder and binning choices can be searched like hyperparameters; the
-    rest go to the estimator.
+    rest go to the estimator. `categorical_handling: native` (tree boosting only) replaces the
+    card's encoders with one integer-coded category column per feature; `target_transform`
+    (regression) fits the estimator on a transformed target (`build_target_transform`).
     """
-    features = build_feature_pipeline(
-        columns.numeric,
-        columns.categorical,
-        settings=card.features,
-        task=card.task,
-        positive_label=card.positive_label,
-        seed=seed,
-    )
     model_params = {name: value for name, value in params.items() if "__" not in name}
     step_params = {name: value for name, value in params.items() if "__" in name}
+    if uses_native_categoricals(family, model_params, columns):
+        if columns.text:
+            raise ValueError(
+                f"categorical_handling 'native' cannot carry the text columns {columns.text}; "
+                "use 'encoded' for this card"
+            )
+        features: Any = NativeCategoricalEncoder(columns.numeric, columns.categorical)
+        # the card's encoder choices tune a feature pipeline this configuration does not have
+        step_params = {k: v for k, v in step_params.items() if not k.startswith("features__")}
+    else:
+        features = build_feature_pipeline(
+            columns.numeric,
+            columns.categorical,
+            settings=card.features,
+            task=card.task,
+            positive_label=card.positive_label,
+            seed=seed,
+            text_columns=columns.text,
+        )
     estimator = build_estimator(family, model_params, card.task, seed)
+    transform = model_params.get("target_transform", "none")
+    if card.task == "regression" and transform != "none":
+        estimator = build_target_transform(estimator, transform)
     pipeline = build_model_pipeline(features, estimator, columns.numeric, columns.categorical)
     if step_params:
         pipeline.set_params(**step_params)
     if card.task == "regression" or card.imbalance.strategy == "none":
         return pipeline
     return build_imbalance_pipeline(pipeline, card.imbalance, seed)
+
+
+def limit_threads(pipeline: Pipeline, threads: int | None) -> Pipeline:
+    """Cap every `n_jobs` in the pipeline (forests, LightGBM, XGBoost) at `threads`, so trials
+    running side by side do not oversubscribe the cores; OpenMP pools are capped by the caller."""
+    if threads is None:
+        return pipeline
+    caps = {
+        name: threads
+        for name, value in pipeline.get_params(deep=True).items()
+        if name.endswith("n_jobs") and (value is None or value < 0 or value > threads)
+    }
+    return pipeline.set_params(**caps) if caps else pipeline
 
 
 def make_folds(
@@ -83,15 +125,36 @@ def make_folds(
 
 
 def make_augmenter(card: DatasetCard, columns: FeatureColumns, seed: int) -> Augmenter | None:
-    """Noisy copies of training rows as the card asks, or None when augmentation is off."""
-    settings = card.features.augmentation
-    if settings.copies == 0 or not columns.numeric:
+    """Copies of training rows as the card asks (numeric noise, perturbed words), or None when
+    augmentation is off.
+
+    With both kinds on, the rows come first, then the numeric copies, then the text copies (each
+    made from the rows themselves, so copies never compound).
+    """
+    settings, text = card.features.augmentation, card.features.text.augmentation
+    numeric_on = settings.copies > 0 and bool(columns.numeric)
+    text_on = text.copies > 0 and bool(columns.text)
+    if not numeric_on and not text_on:
         return None
+    perturbation = TextPerturbation(text.word_dropout, text.swap, text.mask, text.mask_token)
 
     def augment(features: pd.DataFrame, target: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-        return augment_training_rows(
-            features, target, settings.copies, settings.noise_fraction, columns.numeric, seed
-        )
+        rows, labels = features.reset_index(drop=True), target.reset_index(drop=True)
+        parts_x, parts_y = [rows], [labels]
+        if numeric_on:
+            noisy_x, noisy_y = augment_training_rows(
+                rows, labels, settings.copies, settings.noise_fraction, columns.numeric, seed
+            )
+            parts_x[0] = noisy_x.iloc[: len(rows)]  # numeric columns as float, as in the copies
+            parts_x.append(noisy_x.iloc[len(rows) :])
+            parts_y.append(noisy_y.iloc[len(rows) :])
+        if text_on:
+            worded_x, worded_y = augment_text_rows(
+                rows, labels, text.copies, columns.text, perturbation, seed
+            )
+            parts_x.append(worded_x.iloc[len(rows) :])
+            parts_y.append(worded_y.iloc[len(rows) :])
+        return pd.concat(parts_x, ignore_index=True), pd.concat(parts_y, ignore_index=True)
 
     return augment
 
@@ -99,12 +162,16 @@ def make_augmenter(card: DatasetCard, columns: FeatureColumns, seed: int) -> Aug
 @dataclass(frozen=True)
 class FoldSetup:
     """How a configuration is cross-validated: the card's folds for the run's seed, the training
-    rows' augmentation, and an optional adversarial holdout (a boolean mask over the rows)."""
+    rows' augmentation, an optional adversarial holdout (a boolean mask over the rows), the
+    share of each training fold to fit on (below 1 only for a search's cheap looks), and the
+    threads a trial's estimator may use (None: every core)."""
 
     card: DatasetCard
     seed: int
     augment: Augmenter | None = None
     holdout: np.ndarray | None = None
+    train_fraction: float = 1.0
+    threads: int | None = None  # cores one trial may use when trials run side by side
 
     @classmethod
     def for_run(
@@ -133,13 +200,36 @@ def fit_fold_models(
     """
     folds = make_folds(setup.card, setup.seed, setup.holdout)
     for train_index, valid_index in folds.split(features, target):
+        if setup.train_fraction < 1.0:
+            train_index = subsample_training_rows(train_index, target, setup)
         fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
         if setup.augment is not None:
             fold_x, fold_y = setup.augment(fold_x, fold_y)
         started = time.perf_counter()
         fit_params = fit_params_for(pipeline, fold_y, setup.card)
-        model = clone(pipeline).fit(fold_x, fold_y, **fit_params)
+        model = guard_early_stopping(clone(pipeline), fold_y, setup.card.task)
+        model = model.fit(fold_x, fold_y, **fit_params)
         yield FoldModel(model, valid_index, time.perf_counter() - started)
+
+
+def subsample_training_rows(
+    train_index: np.ndarray, target: pd.Series, setup: FoldSetup
+) -> np.ndarray:
+    """A cheap look's training rows: `train_fraction` of the fold's, the latest ones for
+    time-ordered data, else a seeded sample with every class kept in proportion."""
+    keep = max(2, round(setup.train_fraction * len(train_index)))
+    if setup.card.timestamp_column:
+        return train_index[-keep:]
+    rng = np.random.default_rng(setup.seed)
+    if setup.card.task == "regression":
+        return np.sort(rng.choice(train_index, size=keep, replace=False))
+    labels = target.to_numpy()[train_index]
+    chosen = []
+    for label in pd.unique(labels):
+        rows = train_index[labels == label]
+        share = max(2, round(setup.train_fraction * len(rows)))
+        chosen.append(rng.choice(rows, size=min(share, len(rows)), replace=False))
+    return np.sort(np.concatenate(chosen))
 
 
 def cross_validate_pipeline(
@@ -150,14 +240,19 @@ def cross_validate_pipeline(
     scorer = check_scoring(
         pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label)
     )
-    scores, fit_seconds = [], []
+    scores, fit_seconds, iterations = [], [], []
     for fold in fit_fold_models(pipeline, features, target, setup):
         fit_seconds.append(fold.fit_seconds)
+        final = fold.model[-1] if isinstance(fold.model, Pipeline) else fold.model
+        iterations.append(count_iterations(final))
         scores.append(
             scorer(fold.model, features.iloc[fold.valid_index], target.iloc[fold.valid_index])
         )
     return CrossValidationScore(
-        float(np.mean(scores)), float(np.std(scores)), float(np.mean(fit_seconds))
+        float(np.mean(scores)),
+        float(np.std(scores)),
+        float(np.mean(fit_seconds)),
+        float(np.mean(iterations)),
     )
 
 
@@ -174,7 +269,29 @@ def fit_pipeline(
     """Fit on all given training rows, augmented when asked."""
     if setup.augment is not None:
         features, target = setup.augment(features, target)
+    pipeline = guard_early_stopping(pipeline, target, setup.card.task)
     return pipeline.fit(features, target, **fit_params_for(pipeline, target, setup.card))
+
+
+# Early stopping holds out a tenth of the training rows, stratified for classifiers: below these
+# counts that split fails (a class with one row) or scores on a handful of rows, so it is off.
+EARLY_STOPPING_MIN_ROWS = 200
+EARLY_STOPPING_MIN_CLASS_ROWS = 20
+
+
+def guard_early_stopping(pipeline: Pipeline, target: pd.Series, task: str) -> Pipeline:
+    """The pipeline with early stopping turned off when these training rows are too few for its
+    internal validation split; unchanged otherwise (the split is the estimator's own)."""
+    params = pipeline.get_params(deep=True)
+    switches = [name for name, value in params.items() if name.endswith("early_stopping")]
+    if not any(params[name] is True for name in switches):
+        return pipeline
+    too_few = len(target) < EARLY_STOPPING_MIN_ROWS
+    if task != "regression" and not too_few:
+        too_few = int(target.value_counts().min()) < EARLY_STOPPING_MIN_CLASS_ROWS
+    if not too_few:
+        return pipeline
+    return pipeline.set_params(**{name: False for name in switches if params[name] is True})
 
 
 def measure_latency_ms(pipeline: Pipeline, rows: pd.DataFrame, n_rows: int = 50) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.model_selection import FixedThresholdClassifier
@@ -30,6 +30,7 @@ from sklearn.model_selection import FixedThresholdClassifier
 from mleng.card import DatasetCard
 from mleng.card.imbalance import ThresholdMetric
 from mleng.errors import CardError
+from mleng.evaluation.costs import EXPECTED_COST, CostMatrix, build_cost_matrix
 from mleng.training.cv import FoldSetup, fit_fold_models
 
 
@@ -43,16 +44,25 @@ class ThresholdChoice:
     score_at_half: float  # the metric on validation rows at the default 0.5
 
 
-def score_thresholds(
-    positives: np.ndarray, proba_positive: np.ndarray, metric: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each distinct probability as a threshold ("positive if at least") and the metric there."""
+def count_at_thresholds(
+    positives: np.ndarray, proba_positive: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each distinct probability as a threshold ("positive if at least"), highest first, with
+    the true positives and the rows flagged there."""
     order = np.argsort(-proba_positive, kind="stable")
     ordered, hits = proba_positive[order], positives[order]
     last_of_run = np.r_[ordered[1:] != ordered[:-1], True]
     true_positives = np.cumsum(hits)[last_of_run].astype(float)
     flagged = (np.flatnonzero(last_of_run) + 1).astype(float)
-    n_positive, n_negative = hits.sum(), len(hits) - hits.sum()
+    return ordered[last_of_run], true_positives, flagged
+
+
+def score_thresholds(
+    positives: np.ndarray, proba_positive: np.ndarray, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct probability as a threshold ("positive if at least") and the metric there."""
+    cuts, true_positives, flagged = count_at_thresholds(positives, proba_positive)
+    n_positive, n_negative = positives.sum(), len(positives) - positives.sum()
     false_positives = flagged - true_positives
     if metric == "balanced_accuracy":
         values = (true_positives / n_positive + 1 - false_positives / n_negative) / 2
@@ -60,7 +70,7 @@ def score_thresholds(
         values = 2 * true_positives / (flagged + n_positive)  # 2TP / (2TP + FP + FN)
     else:
         raise ValueError(f"unknown threshold metric '{metric}'; use 'balanced_accuracy' or 'f1'")
-    return ordered[last_of_run], values
+    return cuts, values
 
 
 def tune_threshold(
@@ -98,6 +108,58 @@ def tune_threshold(
         else f1_score(positives, at_half, zero_division=0.0)
     )
     return ThresholdChoice(threshold, metric, float(values[best]), float(score_at_half))
+
+
+def tune_cost_threshold(
+    y_true: Any, proba_positive: Any, matrix: CostMatrix, positive_label: Any = None
+) -> ThresholdChoice:
+    """The threshold that minimises the mean cost per decision on validation rows.
+
+    Cuts sit halfway between distinct probabilities as in `tune_threshold`; flagging no row at
+    all is a candidate too (a false positive may cost more than any positive is worth). Ties go
+    to the highest threshold. `score` is the cost per decision there, `score_at_half` at 0.5.
+    """
+    truth = np.asarray(y_true)
+    labels = np.asarray(matrix.classes)
+    positive = labels[1] if positive_label is None else positive_label
+    positives = truth == positive
+    proba = np.asarray(proba_positive, dtype=float)
+    cuts, true_positives, flagged = count_at_thresholds(positives, proba)
+    totals = cost_of_counts(matrix, positive, positives.sum(), len(positives))
+    costs = totals(true_positives, flagged)
+    flag_none = totals(np.zeros(1), np.zeros(1))[0]
+    best = int(np.argmin(costs))
+    if flag_none <= costs[best]:
+        top = cuts[0]
+        threshold = float((top + 1.0) / 2 if top < 1.0 else np.nextafter(top, np.inf))
+        best_cost = flag_none
+    else:
+        lower = cuts[best + 1] if best + 1 < len(cuts) else 0.0
+        threshold, best_cost = float((cuts[best] + lower) / 2), costs[best]
+    at_half = predict_with_threshold(proba, 0.5)
+    half_cost = totals(np.array([float((at_half & positives).sum())]), np.array([at_half.sum()]))
+    n = len(positives)
+    return ThresholdChoice(threshold, EXPECTED_COST, float(best_cost / n), float(half_cost[0] / n))
+
+
+def cost_of_counts(matrix: CostMatrix, positive: Any, n_positive: int, n_rows: int) -> Any:
+    """A function of (true positives, rows flagged) giving the total cost of those decisions."""
+    labels = list(np.asarray(matrix.classes))
+    p, q = labels.index(positive), 1 - labels.index(positive)
+    cell = matrix.values
+
+    def total(true_positives: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+        false_positives = flagged - true_positives
+        false_negatives = n_positive - true_positives
+        true_negatives = n_rows - n_positive - false_positives
+        return (
+            true_positives * cell[p, p]
+            + false_positives * cell[q, p]
+            + false_negatives * cell[p, q]
+            + true_negatives * cell[q, q]
+        )
+
+    return total
 
 
 def predict_with_threshold(proba_positive: Any, threshold: float) -> np.ndarray:
@@ -158,15 +220,68 @@ def predict_positive_out_of_fold(
 def tune_out_of_fold_threshold(
     pipeline: BaseEstimator, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
 ) -> ThresholdChoice | None:
-    """The tuned threshold for a binary card that asks for one, else None (the 0.5 rule stays)."""
+    """The tuned threshold for a binary card that asks for one, else None (the 0.5 rule stays).
+
+    With `costs:` the threshold minimises the expected cost, whatever `threshold_metric` says:
+    what a decision costs is what the decision is for.
+    """
     card = setup.card
-    if card.task != "binary" or card.imbalance.threshold_metric is None:
+    if card.task != "binary" or (card.imbalance.threshold_metric is None and card.costs is None):
         return None
     positions, proba = predict_positive_out_of_fold(pipeline, features, target, setup)
     truth = target.iloc[positions].to_numpy()
-    return tune_threshold(
-        truth, proba, card.imbalance.threshold_metric, resolve_positive_label(card, target)
-    )
+    positive = resolve_positive_label(card, target)
+    if card.costs is not None:
+        classes = np.sort(pd.unique(target.dropna()))
+        matrix = build_cost_matrix(card.costs, classes, positive)
+        return tune_cost_threshold(truth, proba, matrix, positive)
+    return tune_threshold(truth, proba, card.imbalance.threshold_metric, positive)
+
+
+class CostDecisionClassifier(ClassifierMixin, BaseEstimator):
+    """A fitted classifier deciding by minimum expected cost (a Bayes decision) on its own
+    probabilities: `predict` is the class whose cost, averaged over `predict_proba`, is lowest.
+
+    `costs[i][j]` is the cost of deciding `classes_[j]` when the truth is `classes_[i]`, in the
+    order of the fitted `estimator`'s `classes_`. Like `FrozenEstimator`, `fit` never refits the
+    estimator: it only checks the matrix against its classes.
+    """
+
+    def __init__(self, estimator: Any = None, costs: Any = None):
+        self.estimator = estimator
+        self.costs = costs
+
+    def fit(self, X: Any = None, y: Any = None) -> CostDecisionClassifier:
+        self.classes_ = np.asarray(self.estimator.classes_)
+        self.costs_ = np.asarray(self.costs, dtype=float)
+        if self.costs_.shape != (len(self.classes_), len(self.classes_)):
+            raise ValueError(
+                f"a cost matrix of shape {self.costs_.shape} does not fit the "
+                f"{len(self.classes_)} classes {self.classes_.tolist()}"
+            )
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.estimator.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        proba = np.asarray(self.predict_proba(X), dtype=float)
+        return self.classes_[np.argmin(proba @ self.costs_, axis=1)]
+
+
+def attach_cost_decision(
+    pipeline: BaseEstimator, card: DatasetCard, target: pd.Series
+) -> BaseEstimator:
+    """A multiclass pipeline deciding by minimum expected cost when the card gives a matrix."""
+    if card.task != "multiclass" or card.costs is None:
+        return pipeline
+    if not hasattr(pipeline, "predict_proba"):
+        raise CardError(
+            "costs.matrix decides on class probabilities, but "
+            f"{type(pipeline[-1]).__name__} has none; search only models with probabilities"
+        )
+    matrix = build_cost_matrix(card.costs, np.asarray(pipeline.classes_))
+    return CostDecisionClassifier(pipeline, matrix.values.tolist()).fit()
 
 
 def attach_threshold(
@@ -183,7 +298,9 @@ def attach_threshold(
 
 
 def unwrap_pipeline(model: BaseEstimator) -> BaseEstimator:
-    """The fitted pipeline inside a thresholded model (the model itself when there is none)."""
+    """The fitted pipeline inside a thresholded or cost-deciding model (else the model itself)."""
+    if isinstance(model, CostDecisionClassifier):
+        return model.estimator
     if isinstance(model, FixedThresholdClassifier):
         inner = model.estimator_ if hasattr(model, "estimator_") else model.estimator
         return inner.estimator if isinstance(inner, FrozenEstimator) else inner
@@ -199,6 +316,8 @@ def describe_decision_rule(card: DatasetCard, model: BaseEstimator) -> str:
     """How a classifier maps probabilities to labels, for the run summary; empty for regression."""
     if card.task == "regression":
         return ""
+    if isinstance(model, CostDecisionClassifier):
+        return "the class of least expected cost under the card's costs.matrix"
     threshold = read_threshold(model)
     if threshold is None:
         return (
@@ -206,7 +325,12 @@ def describe_decision_rule(card: DatasetCard, model: BaseEstimator) -> str:
             if card.task == "multiclass"
             else "positive when its probability is at least 0.5"
         )
+    tuned_for = (
+        "minimum expected cost (card costs:)"
+        if card.costs is not None
+        else card.imbalance.threshold_metric
+    )
     return (
         f"positive when its probability is at least {threshold:.4f} "
-        f"(tuned for {card.imbalance.threshold_metric} on out-of-fold predictions)"
+        f"(tuned for {tuned_for} on out-of-fold predictions)"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -11,7 +12,7 @@ import pandas as pd
 from mleng.card import DatasetCard
 from mleng.data.loading import FeatureColumns
 from mleng.search.engine import Trial, TrialResult
-from mleng.training.cv import FoldSetup, build_pipeline, cross_validate_pipeline
+from mleng.training.cv import FoldSetup, build_pipeline, cross_validate_pipeline, limit_threads
 
 # A bad corner of the search space (a solver that diverges, a config that runs out of memory)
 # fails its trial, not the flow.
@@ -20,11 +21,13 @@ TRIAL_FAILURES = (ValueError, ArithmeticError, MemoryError)
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """A scored trial (NaN scores when it failed, with the error) and its wall time."""
+    """A scored trial (NaN scores when it failed, with the error), its wall time, and the mean
+    boosting iterations its folds kept after early stopping (nan for other models)."""
 
     result: TrialResult
     error: str
     wall_seconds: float
+    iterations: float = float("nan")
 
     def metrics(self, card: DatasetCard) -> dict[str, float]:
         """The child run's finite metrics; the CV mean is logged in the metric's own direction."""
@@ -35,6 +38,8 @@ class TrialOutcome:
             "cv_score": self.result.score,
             "fit_seconds": self.result.fit_seconds,
             "wall_seconds": self.wall_seconds,
+            "n_iter": self.iterations,
+            "fidelity": self.result.trial.fidelity,
         }
         return {key: value for key, value in values.items() if np.isfinite(value)}
 
@@ -46,15 +51,22 @@ def score_trial(
     target: pd.Series,
     setup: FoldSetup,
 ) -> TrialOutcome:
-    """Cross-validate one configuration; a failure becomes a NaN score with its reason."""
+    """Cross-validate one configuration; a failure becomes a NaN score with its reason.
+
+    A cheap look (`trial.fidelity` < 1, from successive halving) fits each fold on that share of
+    its training rows and scores the whole validation fold, as a full trial does.
+    """
     started = time.perf_counter()
+    if trial.fidelity < 1.0:
+        setup = dataclasses.replace(setup, train_fraction=trial.fidelity)
     try:
         pipeline = build_pipeline(setup.card, columns, trial.family, trial.params, setup.seed)
+        pipeline = limit_threads(pipeline, setup.threads)
         score = cross_validate_pipeline(pipeline, features, target, setup)
         result = TrialResult(trial, score.mean, score.std, score.fit_seconds)
-        error = ""
+        error, iterations = "", score.iterations
     except TRIAL_FAILURES as failure:
         nan = float("nan")
         result = TrialResult(trial, nan, nan, nan)
-        error = f"{type(failure).__name__}: {failure}"[:500]
-    return TrialOutcome(result, error, time.perf_counter() - started)
+        error, iterations = f"{type(failure).__name__}: {failure}"[:500], nan
+    return TrialOutcome(result, error, time.perf_counter() - started, iterations)

@@ -46,7 +46,7 @@ def test_evaluate_baselines_scores_zero_rule_and_random_on_the_test_rows_and_log
 ):
     scores = evaluate_baselines.fn(context, split)
 
-    assert set(scores) == {"zero_rule", "random"}
+    assert set(scores) == {"zero_rule", "random", "lookup_table"}
     assert scores["zero_rule"]["roc_auc"] == pytest.approx(0.5)
     majority = split.train_y.value_counts().idxmax()
     assert scores["zero_rule"]["accuracy"] == pytest.approx((split.test_y == majority).mean())
@@ -64,7 +64,7 @@ def test_evaluate_baselines_adds_the_card_heuristic_rule(
 
     scores = evaluate_baselines.fn(context, split)
 
-    assert set(scores) == {"zero_rule", "random", "heuristic"}
+    assert set(scores) == {"zero_rule", "random", "lookup_table", "heuristic"}
     predicted = np.where(split.test_x["capital-gain"] > 5000, ">50K", "<=50K")
     assert scores["heuristic"]["accuracy"] == pytest.approx((predicted == split.test_y).mean())
     assert "baseline_heuristic_accuracy" in client.get_run(context.run_id).data.metrics

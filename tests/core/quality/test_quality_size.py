@@ -53,7 +53,7 @@ def test_enough_rows_raise_no_size_finding() -> None:
 def test_learning_curve_scores_grow_and_beat_chance_on_a_learnable_target() -> None:
     settings = DataChecksSettings(report={"learning_curve_max_rows": 1200})
     curve = measure_learning_curve(signal_frame(1200), POSITIVE_YES, FEATURES, settings)
-    assert len(curve.train_sizes) == 4 and curve.train_sizes[-1] == 800
+    assert len(curve.train_sizes) == 5 and curve.train_sizes[-1] == 800
     assert curve.mean_scores[-1] > 0.85 and curve.mean_scores[-1] >= curve.mean_scores[0]
     assert curve.verdict in ("plateau", "more_data_would_help")
 
