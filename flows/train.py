@@ -71,6 +71,7 @@ from tasks.training import (
     build_ensemble,
     choose_candidates,
     choose_validation_rows,
+    confirm_best,
     evaluate_trials,
     measure_latency,
     refit_best,
@@ -210,7 +211,9 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
                     "search.stopped_by": stopped_by,
                 },
             )
-            best = select_best(results)
+            best = confirm_best(
+                context, columns, results, select_best(results), split.train_x, split.train_y
+            )
             context.log(
                 tags={
                     "search.best_family": best.trial.family,
@@ -236,7 +239,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
                 )
                 if stream is None:
                     pipeline, summary.ensemble = build_ensemble(
-                        context, columns, results, pipeline, rows
+                        context, columns, results, pipeline, rows, best
                     )
             model = tune_decision_threshold(
                 context, pipeline, split.train_x, split.train_y, served_setup

@@ -18,6 +18,7 @@ from mleng.data.loading import FeatureColumns
 from mleng.search.engine import Trial, TrialResult
 from mleng.search.families import choose_families, describe_data
 from mleng.tracking import runs
+from mleng.training.confirm import confirm_finalists, needs_confirmation, pick_finalists
 from mleng.training.cv import (
     FoldSetup,
     build_pipeline,
@@ -132,6 +133,43 @@ def evaluate_trials(
 
 
 @task(cache_policy=NO_CACHE)
+def confirm_best(
+    context: RunContext,
+    columns: FeatureColumns,
+    results: list[TrialResult],
+    best: TrialResult,
+    features: pd.DataFrame,
+    target: pd.Series,
+) -> TrialResult:
+    """The search's best, or, when it scored only a small share of the training rows, the
+    finalist that wins on many more of them (mleng/training/confirm.py); logged either way."""
+    card = context.card
+    searched = min(len(features), card.search.max_rows or len(features))
+    if not needs_confirmation(len(features), searched, card.search.confirm_rows):
+        return best
+    setup = FoldSetup.for_run(card, columns, context.seed, None)
+    finalists = pick_finalists(results)
+    found = confirm_finalists(finalists, columns, features, target, setup, card.search.confirm_rows)
+    sign = -1.0 if card.lower_is_better else 1.0
+    context.log(
+        metrics={
+            f"confirm_{card.metric}_{name.replace('-', '_')}": sign * score
+            for name, score in found.scores.items()
+            if np.isfinite(score)
+        }
+        | {"confirm_fit_rows": found.fit_rows, "confirm_holdout_rows": found.holdout_rows},
+        tags={"search.confirmed_best": trial_run_name(found.chosen.trial)},
+    )
+    print(
+        f"search scored {searched:,} of {len(features):,} training rows: finalists refit on "
+        f"{found.fit_rows:,} and scored on {found.holdout_rows:,} others: "
+        + ", ".join(f"{name} {sign * score:.4f}" for name, score in found.scores.items())
+        + f"; chosen {trial_run_name(found.chosen.trial)}"
+    )
+    return found.chosen
+
+
+@task(cache_policy=NO_CACHE)
 def choose_validation_rows(
     context: RunContext,
     columns: FeatureColumns,
@@ -185,10 +223,12 @@ def build_ensemble(
     results: list[TrialResult],
     best: Pipeline,
     rows: EnsembleRows,
+    chosen: TrialResult | None = None,
 ) -> tuple[BaseEstimator, str]:
-    """A weighted ensemble of the best configurations when it beats the refit single best out of
-    fold (card search.ensemble); log the choice. Returns the model and the summary's line."""
-    model, choice = build_final_ensemble(columns, results, best, rows)
+    """A weighted ensemble of the best configurations when it beats the refit single best (the
+    configuration `chosen`) out of fold (card search.ensemble); log the choice. Returns the
+    model and the summary's line."""
+    model, choice = build_final_ensemble(columns, results, best, rows, chosen)
     if choice is None:
         context.log(tags={"ensemble.chosen": "false"})
         enabled = context.card.search.ensemble.enabled

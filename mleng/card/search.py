@@ -175,6 +175,13 @@ class SearchConfig(StrictModel):
         lt=0.5,
         description="share of training rows held out by adversarial validation",
     )
+    confirm_rows: int | None = Field(
+        default=50_000,
+        ge=1000,
+        description="when the training rows are at least 5 times those searched, the best "
+        "configuration of each of the 3 best families is fitted on this many training rows and "
+        "scored on rows outside them; the best there is refit (None: the search's best)",
+    )
     halving: bool = Field(
         default=False,
         description="coarse_to_fine: successive halving in the coarse round, a cheap look (a "

@@ -71,11 +71,16 @@ def describe_candidate(result: TrialResult) -> str:
     return f"{trial.stage}-{trial.index:03d}-{trial.family}"
 
 
-def pick_candidates(results: list[TrialResult], count: int) -> list[TrialResult]:
-    """Up to `count` distinct scored configurations: the single best first, then the best of each
+def pick_candidates(
+    results: list[TrialResult], count: int, first: TrialResult | None = None
+) -> list[TrialResult]:
+    """Up to `count` distinct scored configurations: the single best first (`first` when the
+    refit one is not the best CV score, e.g. confirmed on more rows), then the best of each
     other family (diversity is what an average gains from), then the next best overall."""
     scored = [r for r in results if np.isfinite(r.score)]
     ranked = sorted(scored, key=lambda r: (-r.score, r.trial.index))
+    if first is not None:
+        ranked = [first, *[r for r in ranked if r is not first]]
     distinct, seen = [], set()
     for result in ranked:
         key = (result.trial.family, repr(sorted(result.trial.params.items())))
@@ -259,13 +264,18 @@ class EnsembleRows:
 
 
 def build_final_ensemble(
-    columns: FeatureColumns, results: list[TrialResult], best: Pipeline, rows: EnsembleRows
+    columns: FeatureColumns,
+    results: list[TrialResult],
+    best: Pipeline,
+    rows: EnsembleRows,
+    chosen: TrialResult | None = None,
 ) -> tuple[BaseEstimator, EnsembleChoice | None]:
     """The ensemble pipeline when the card enables it and selection keeps it, else `best`
-    (the single best, already refit); with the choice, or None when nothing was tried."""
+    (the refit single best, the configuration `chosen`, by default the best CV score); with the
+    choice, or None when nothing was tried."""
     card, seed = rows.search_setup.card, rows.search_setup.seed
     settings = card.search.ensemble
-    candidates = pick_candidates(results, settings.candidates)
+    candidates = pick_candidates(results, settings.candidates, chosen)
     if not settings.enabled or len(candidates) < 2:
         return best, None
     kept, predictions = [], []
