@@ -36,6 +36,7 @@ from mleng.training.estimators import count_iterations
 from mleng.training.threshold import (
     attach_cost_decision,
     attach_threshold,
+    cap_threshold_rows,
     resolve_positive_label,
     tune_out_of_fold_threshold,
 )
@@ -276,7 +277,10 @@ def tune_decision_threshold(
             f"costs: set, so the threshold minimises expected cost; imbalance.threshold_metric "
             f"'{card.imbalance.threshold_metric}' is not used for the decision"
         )
-    choice = tune_out_of_fold_threshold(pipeline, features, target, setup)
+    tune_x, tune_y = cap_threshold_rows(features, target, card, context.seed)
+    if len(tune_x) < len(features):
+        print(f"decision threshold: tuned on a seeded sample of {len(tune_x):,} training rows")
+    choice = tune_out_of_fold_threshold(pipeline, tune_x, tune_y, setup)
     if choice is None:
         return pipeline
     metric = choice.metric
