@@ -232,6 +232,9 @@ def read_primary(card: DatasetCard) -> tuple[str, bool]:
     return str(card.metric), card.lower_is_better
 
 
+LOOKUP_BASELINE = "lookup_table"
+
+
 def select_gate_inputs(
     card: DatasetCard,
     intervals: dict[str, Any],
@@ -240,13 +243,18 @@ def select_gate_inputs(
 ) -> tuple[tuple[float, float, float], dict[str, float]]:
     """The primary measure's test interval (estimate, low, high) and each baseline's value of
     it, for `GateEvidence`. `exclude` leaves out the baseline registered as the model itself
-    (a rule cannot clear its own score)."""
+    (a rule cannot clear its own score).
+
+    The lookup table is not a gate baseline: it is weighed by the paired model-against-rule
+    comparison (tags `simple.*`), whose verdict the report states and `promotion.prefer_simple`
+    acts on. Requiring the whole test interval above it would hold back most models trained on
+    a few thousand rows, where that interval is wider than the gap."""
     name, _ = read_primary(card)
     primary = intervals[name]
     values = {
         baseline: scores[name]
         for baseline, scores in baselines.items()
-        if baseline != exclude and name in scores
+        if baseline not in (exclude, LOOKUP_BASELINE) and name in scores
     }
     return (primary.estimate, primary.low, primary.high), values
 

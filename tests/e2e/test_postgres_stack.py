@@ -90,9 +90,9 @@ def test_a_stack_on_postgresql_trains_through_the_worker_and_serves_with_every_s
             mlflow_db = database_in(server, "mlflow", "psycopg")
             query = f"SELECT count(*) FROM model_versions WHERE name = '{MODEL}'"
             assert count_rows(mlflow_db, query) == 1
-            champion = MlflowClient(settings.mlflow_url).get_model_version_by_alias(
-                MODEL, "champion"
-            )
+            champion = MlflowClient(
+                settings.mlflow_url, settings.mlflow_url
+            ).get_model_version_by_alias(MODEL, "champion")
             assert champion.version == "1"
             # The model's files are in the shared artifact folder.
             assert list(shared.rglob("MLmodel")), list(shared.rglob("*"))[:20]
