@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +27,13 @@ from mleng.card import DatasetCard
 from mleng.card.sampling import DEFAULT_STREAM_SAMPLE_ROWS
 from mleng.data.loading import normalize_target
 from mleng.data.sampling import allocate_largest_remainder
-from mleng.data.sources import combine_partitions, data_label, list_partitions, source_kind
+from mleng.data.sources import (
+    combine_partitions,
+    data_label,
+    list_partitions,
+    reader_errors,
+    source_kind,
+)
 from mleng.data.split import assign_test_side, compute_row_keys
 from mleng.errors import DataError
 
@@ -76,7 +81,7 @@ def list_blocks(card: DatasetCard) -> list[Block]:
                 "(relative paths resolve against the card's folder)"
             )
         if card.format == "parquet":
-            with _reader_errors(path, card.format):
+            with reader_errors(path, card.format):
                 groups = pq.ParquetFile(path).num_row_groups
             blocks += [Block(path, group) for group in range(groups)]
         else:
@@ -84,28 +89,9 @@ def list_blocks(card: DatasetCard) -> list[Block]:
     return blocks
 
 
-@contextmanager
-def _reader_errors(path: Path, file_format: str) -> Iterator[None]:
-    """Reader failures as errors naming the file, as `read_table` reports them."""
-    try:
-        yield
-    except pd.errors.EmptyDataError:
-        raise DataError(
-            f"Data file {path} is empty (0 rows, no header); "
-            f"supply a {file_format} file with a header row and data"
-        ) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as error:
-        text = str(error).strip()
-        first_line = text.splitlines()[0] if text else type(error).__name__
-        raise DataError(
-            f"Data file {path} cannot be read as {file_format}: {first_line}. "
-            f"Check the file is a valid {file_format} file or fix 'format' in the card"
-        ) from None
-
-
 def read_block(block: Block, file_format: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A block's rows, `chunk_rows` at a time."""
-    with _reader_errors(block.path, file_format):
+    with reader_errors(block.path, file_format):
         if file_format == "parquet":
             parquet = pq.ParquetFile(block.path)
             groups = [block.row_group] if block.row_group is not None else None
@@ -170,7 +156,7 @@ def read_schema(card: DatasetCard, first: Block, chunk_rows: int) -> pd.DataFram
     """The first chunk's columns and types, with no rows: every later chunk is aligned to it."""
     for chunk in read_block(first, card.format, chunk_rows):
         return chunk.iloc[:0]
-    with _reader_errors(first.path, card.format):
+    with reader_errors(first.path, card.format):
         if card.format == "parquet":
             return pq.ParquetFile(first.path).schema_arrow.empty_table().to_pandas()
         return pd.read_csv(first.path, nrows=0)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -47,10 +49,18 @@ def read_table(path: Path, file_format: str) -> pd.DataFrame:
             f"Data path {path} is a folder, not a file; "
             f"point 'path' in the dataset card at a {file_format} file"
         )
-    try:
+    with reader_errors(path, file_format):
         if file_format == "parquet":
             return pd.read_parquet(path)
         return pd.read_csv(path)
+
+
+@contextmanager
+def reader_errors(path: Path, file_format: str) -> Iterator[None]:
+    """Every reader failure inside the block as an error naming the file and the fix; shared by
+    whole reads and chunked ones (mleng.data.chunks)."""
+    try:
+        yield
     except pd.errors.EmptyDataError:
         raise DataError(
             f"Data file {path} is empty (0 rows, no header); "

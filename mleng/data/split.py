@@ -176,7 +176,14 @@ def cap_rows(
     Trials rank configurations; a sample ranks them nearly as well at a fraction of the cost, and
     the winner is refit on every training row.
     """
-    limit = card.search.max_rows
+    return cap_rows_at(features, target, card, seed, card.search.max_rows)
+
+
+def cap_rows_at(
+    features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int, limit: int | None
+) -> tuple[pd.DataFrame, pd.Series]:
+    """At most `limit` rows: the latest, in order, for time-ordered data, else a seeded sample
+    (stratified for classification); all of them when `limit` is None or not reached."""
     if limit is None or len(features) <= limit:
         return features, target
     if card.timestamp_column:  # keep the most recent rows, in order, for time-ordered folds

@@ -25,10 +25,11 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import balanced_accuracy_score, f1_score
-from sklearn.model_selection import FixedThresholdClassifier, train_test_split
+from sklearn.model_selection import FixedThresholdClassifier
 
 from mleng.card import DatasetCard
 from mleng.card.imbalance import ThresholdMetric
+from mleng.data.split import cap_rows_at
 from mleng.errors import CardError
 from mleng.evaluation.costs import EXPECTED_COST, CostMatrix, build_cost_matrix
 from mleng.training.cv import FoldSetup, fit_fold_models
@@ -225,17 +226,9 @@ THRESHOLD_MAX_ROWS = 50_000
 def cap_threshold_rows(
     features: pd.DataFrame, target: pd.Series, card: DatasetCard, seed: int
 ) -> tuple[pd.DataFrame, pd.Series]:
-    """At most `THRESHOLD_MAX_ROWS` training rows for the threshold's folds: the latest for
-    time-ordered data, else a stratified seeded sample (every class in proportion)."""
-    if len(features) <= THRESHOLD_MAX_ROWS:
-        return features, target
-    if card.timestamp_column:
-        return features.iloc[-THRESHOLD_MAX_ROWS:], target.iloc[-THRESHOLD_MAX_ROWS:]
-    stratify = target if target.value_counts().min() >= 2 else None
-    sample_x, _, sample_y, _ = train_test_split(
-        features, target, train_size=THRESHOLD_MAX_ROWS, random_state=seed, stratify=stratify
-    )
-    return sample_x, sample_y
+    """At most `THRESHOLD_MAX_ROWS` training rows for the threshold's folds, sampled as the
+    search's rows are (`cap_rows_at`)."""
+    return cap_rows_at(features, target, card, seed, THRESHOLD_MAX_ROWS)
 
 
 def tune_out_of_fold_threshold(
