@@ -211,9 +211,10 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
                     "search.stopped_by": stopped_by,
                 },
             )
-            best = confirm_best(
-                context, columns, results, select_best(results), split.train_x, split.train_y
-            )
+            best, held_out = confirm_best(
+                context, columns, results, select_best(results),
+                (split.train_x, split.train_y), spaces,
+            )  # fmt: skip
             context.log(
                 tags={
                     "search.best_family": best.trial.family,
@@ -235,8 +236,9 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
             served_setup = FoldSetup.for_run(card, columns, seed, None)
             with timed(seconds, "ensemble"):  # a part of refit: out-of-fold fits, member refits
                 rows = EnsembleRows(
-                    search_x, search_y, setup, split.train_x, split.train_y, served_setup
-                )
+                    search_x, search_y, setup, split.train_x, split.train_y, served_setup,
+                    held_out,
+                )  # fmt: skip
                 if stream is None:
                     pipeline, summary.ensemble = build_ensemble(
                         context, columns, results, pipeline, rows, best

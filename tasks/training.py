@@ -18,7 +18,13 @@ from mleng.data.loading import FeatureColumns
 from mleng.search.engine import Trial, TrialResult
 from mleng.search.families import choose_families, describe_data
 from mleng.tracking import runs
-from mleng.training.confirm import confirm_finalists, needs_confirmation, pick_finalists
+from mleng.training.confirm import (
+    Confirmation,
+    Retune,
+    confirm_finalists,
+    needs_confirmation,
+    pick_finalists,
+)
 from mleng.training.cv import (
     FoldSetup,
     build_pipeline,
@@ -28,6 +34,7 @@ from mleng.training.cv import (
 )
 from mleng.training.ensemble_selection import (
     EnsembleRows,
+    HeldOutPredictions,
     build_final_ensemble,
     describe_candidate,
     describe_choice,
@@ -139,18 +146,23 @@ def confirm_best(
     columns: FeatureColumns,
     results: list[TrialResult],
     best: TrialResult,
-    features: pd.DataFrame,
-    target: pd.Series,
-) -> TrialResult:
+    rows: tuple[pd.DataFrame, pd.Series],
+    spaces: dict[str, FamilySpace],
+) -> tuple[TrialResult, HeldOutPredictions | None]:
     """The search's best, or, when it scored only a small share of the training rows, the
-    finalist that wins on many more of them (mleng/training/confirm.py); logged either way."""
+    finalist that wins on many more of them (mleng/training/confirm.py); logged either way.
+    With the finalists' predictions of the rows they were confirmed on, when confirmed; the
+    winning finalist's family in `spaces` gives the fresh draws scored after them."""
     card = context.card
+    features = rows[0]
     searched = min(len(features), card.search.max_rows or len(features))
     if not needs_confirmation(len(features), searched, card.search.confirm_rows):
-        return best
+        return best, None
     setup = FoldSetup.for_run(card, columns, context.seed, None)
-    finalists = pick_finalists(results)
-    found = confirm_finalists(finalists, columns, features, target, setup, card.search.confirm_rows)
+    retune = Retune(spaces, [r.trial for r in results])
+    found = confirm_finalists(
+        pick_finalists(results), columns, rows, setup, card.search.confirm_rows, retune
+    )
     sign = -1.0 if card.lower_is_better else 1.0
     context.log(
         metrics={
@@ -167,7 +179,27 @@ def confirm_best(
         + ", ".join(f"{name} {sign * score:.4f}" for name, score in found.scores.items())
         + f"; chosen {trial_run_name(found.chosen.trial)}"
     )
-    return found.chosen
+    draws = [c.trial for c in found.held_out.candidates if c.trial.stage == "confirm"]
+    log_confirm_draws(context, draws, found)
+    return found.chosen, found.held_out
+
+
+def log_confirm_draws(context: RunContext, draws: list[Trial], found: Confirmation) -> None:
+    """Each fresh draw of the confirmation as a child run (stage `confirm`), beside the search's
+    trials, with its holdout score on the confirmation rows: the MLflow UI lists every fit."""
+    card = context.card
+    sign = -1.0 if card.lower_is_better else 1.0
+    for trial in draws:
+        name = trial_run_name(trial)
+        tags = {"search.stage": "confirm", "search.round": "0", "model.family": trial.family}
+        run_id = context.start_child_run(name, tags)
+        score = found.scores.get(name, float("nan"))
+        runs.log_values(
+            context.client, run_id, params={"family": trial.family, **trial.params},
+            metrics={f"confirm_{card.metric}": sign * score, "confirm_fit_rows": found.fit_rows}
+            if np.isfinite(score) else {"confirm_fit_rows": found.fit_rows},
+        )  # fmt: skip
+        runs.end_run(context.client, run_id, "FINISHED" if np.isfinite(score) else "FAILED")
 
 
 @task(cache_policy=NO_CACHE)

@@ -65,8 +65,8 @@ REGRESSOR_FAMILIES = (
     "lightgbm",
     "xgboost",
 )
-"""`lightgbm` and `xgboost` need the optional extra `mleng[boosting]`; a card naming one without
-it fails before training, saying what to install."""
+"""`xgboost` needs the optional extra `mleng[boosting]`; a card naming it without the package
+fails before training, saying what to install (LightGBM is a core dependency)."""
 
 
 _DEFAULT_TREE_SPACE = {
@@ -88,17 +88,22 @@ _DEFAULT_HGB_SPACE = {
 }
 
 
-# Spaces for the optional boosting families, used when a card lists the family without a space
-# of its own (they have no early stopping here, so `n_estimators` is a cost as well as a cap).
+# LightGBM stops early on its own held-out rows under a cap of trees (mleng/training/boosting.py),
+# so the number of trees is not searched: a refit on all training rows finds its own.
+_DEFAULT_LIGHTGBM_SPACE = {
+    "learning_rate": {"type": "float", "low": 0.02, "high": 0.3, "log": True},
+    "num_leaves": {"type": "int", "low": 7, "high": 255, "log": True},
+    "min_child_samples": {"type": "int", "low": 5, "high": 200, "log": True},
+    "reg_lambda": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
+    "colsample_bytree": {"type": "float", "low": 0.5, "high": 1.0},
+}
+
+
+# Spaces for families a card lists without a space of its own. XGBoost has no early stopping
+# here, so its `n_estimators` is a cost as well as a cap.
 OPTIONAL_SPACES: dict[str, dict[str, dict[str, Any]]] = {
-    "lightgbm": {
-        "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
-        "num_leaves": {"type": "int", "low": 7, "high": 127, "log": True},
-        "min_child_samples": {"type": "int", "low": 5, "high": 200, "log": True},
-        "reg_lambda": {"type": "float", "low": 1e-6, "high": 10.0, "log": True},
-        "n_estimators": {"type": "int", "low": 50, "high": 500, "log": True},
-        "colsample_bytree": {"type": "float", "low": 0.5, "high": 1.0},
-    },
+    "hist_gradient_boosting": _DEFAULT_HGB_SPACE,
+    "lightgbm": _DEFAULT_LIGHTGBM_SPACE,
     "xgboost": {
         "learning_rate": {"type": "float", "low": 0.01, "high": 0.3, "log": True},
         "max_depth": {"type": "int", "low": 2, "high": 10},
@@ -120,12 +125,12 @@ DEFAULT_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "classification": {
         "logistic_regression": {"C": {"type": "float", "low": 1e-3, "high": 100.0, "log": True}},
         "random_forest": _DEFAULT_TREE_SPACE,
-        "hist_gradient_boosting": _DEFAULT_HGB_SPACE,
+        "lightgbm": _DEFAULT_LIGHTGBM_SPACE,
     },
     "regression": {
         "ridge": {"alpha": {"type": "float", "low": 1e-3, "high": 1000.0, "log": True}},
         "random_forest": _DEFAULT_TREE_SPACE,
-        "hist_gradient_boosting": _DEFAULT_HGB_SPACE,
+        "lightgbm": _DEFAULT_LIGHTGBM_SPACE,
     },
 }
 

@@ -53,7 +53,7 @@ from mleng.search.space import (
     validate_spaces,
 )
 
-Stage = Literal["coarse", "fine", "random", "grid"]
+Stage = Literal["coarse", "fine", "random", "grid", "confirm"]
 STRATEGIES: tuple[str, ...] = ("coarse_to_fine", "random", "grid")
 
 COARSE_SHARE = 0.25
@@ -67,7 +67,8 @@ FINE_SETTINGS = FineSettings()
 class Trial:
     """One configuration to evaluate: its family, parameter values and place in the search.
 
-    `stage` is "coarse" or "fine" for coarse_to_fine, "random" or "grid" for those strategies;
+    `stage` is "coarse" or "fine" for coarse_to_fine, "random" or "grid" for those strategies,
+    "confirm" for the draws scored on more rows after the search (mleng/training/confirm.py);
     `round` counts batches from 0; `index` runs 0, 1, ... in order of proposal. `fidelity` is
     the share of each fold's training rows to fit on: 1 except for halving's cheap looks, whose
     scores are only ever compared with each other.

@@ -105,16 +105,19 @@ def predict_out_of_fold(
     classes = np.unique(target.to_numpy()) if classification else None
     positions, values = [], []
     for fold in fit_fold_models(pipeline, features, target, setup):
-        rows = features.iloc[fold.valid_index]
-        if classification:
-            proba = np.zeros((len(rows), len(classes)))
-            columns = np.searchsorted(classes, np.asarray(fold.model.classes_))
-            proba[:, columns] = fold.model.predict_proba(rows)
-            values.append(proba)
-        else:
-            values.append(np.asarray(fold.model.predict(rows), dtype=float))
+        values.append(predict_values(fold.model, features.iloc[fold.valid_index], classes))
         positions.append(fold.valid_index)
     return OutOfFold(np.concatenate(positions), np.concatenate(values), classes)
+
+
+def predict_values(model: Any, rows: pd.DataFrame, classes: np.ndarray | None) -> np.ndarray:
+    """A fitted model's predictions as selection blends them: probabilities in `classes` order
+    (zero for a class the model never saw), or values for regression (`classes` None)."""
+    if classes is None:
+        return np.asarray(model.predict(rows), dtype=float)
+    proba = np.zeros((len(rows), len(classes)))
+    proba[:, np.searchsorted(classes, np.asarray(model.classes_))] = model.predict_proba(rows)
+    return proba
 
 
 def as_predictions(values: np.ndarray, classes: np.ndarray | None) -> Predictions:
@@ -251,9 +254,19 @@ def describe_choice(choice: EnsembleChoice, metric: str) -> str:
 
 
 @dataclass(frozen=True)
+class HeldOutPredictions:
+    """Candidates already fitted on more rows than the search saw, with their predictions of
+    the same held-out training rows (the finalists' confirmation, mleng/training/confirm.py)."""
+
+    candidates: list[TrialResult]
+    predictions: list[OutOfFold]
+    target: pd.Series
+
+
+@dataclass(frozen=True)
 class EnsembleRows:
-    """The rows an ensemble is selected on (the search's rows and folds) and refit on (all
-    training rows, with the refit's setup)."""
+    """The rows an ensemble is selected on (the search's rows and folds, or the confirmation's
+    held-out rows when there was one) and refit on (all training rows, the refit's setup)."""
 
     search_x: pd.DataFrame
     search_y: pd.Series
@@ -261,6 +274,7 @@ class EnsembleRows:
     train_x: pd.DataFrame
     train_y: pd.Series
     refit_setup: FoldSetup
+    held_out: HeldOutPredictions | None = None
 
 
 def build_final_ensemble(
@@ -275,21 +289,18 @@ def build_final_ensemble(
     choice, or None when nothing was tried."""
     card, seed = rows.search_setup.card, rows.search_setup.seed
     settings = card.search.ensemble
-    candidates = pick_candidates(results, settings.candidates, chosen)
+    if rows.held_out is not None:  # weights sized for the search sample would not transfer
+        candidates, kept = rows.held_out.candidates, rows.held_out.candidates
+        predictions, truth = rows.held_out.predictions, rows.held_out.target
+    else:
+        candidates = pick_candidates(results, settings.candidates, chosen)
+        kept, predictions = predict_candidates(candidates, columns, rows)
+        truth = rows.search_y
     if not settings.enabled or len(candidates) < 2:
         return best, None
-    kept, predictions = [], []
-    for result in candidates:
-        pipeline = build_pipeline(card, columns, result.trial.family, result.trial.params, seed)
-        try:
-            oof = predict_out_of_fold(pipeline, rows.search_x, rows.search_y, rows.search_setup)
-        except TRIAL_FAILURES:
-            continue  # a configuration that fails now cannot be a member; the others still may
-        kept.append(result)
-        predictions.append(oof)
     if len(kept) < 2 or kept[0] is not candidates[0]:
         return best, None
-    choice = choose_ensemble(card, kept, predictions, rows.search_y, seed)
+    choice = choose_ensemble(card, kept, predictions, truth, seed)
     if not choice.chosen:
         return best, choice
     fitted = []
@@ -306,3 +317,23 @@ def build_final_ensemble(
         (rows.train_x, rows.train_y), class_weight,
     )  # fmt: skip
     return model, choice
+
+
+def predict_candidates(
+    candidates: list[TrialResult], columns: FeatureColumns, rows: EnsembleRows
+) -> tuple[list[TrialResult], list[OutOfFold]]:
+    """The candidates that cross-validate again on the search rows, with their out-of-fold
+    predictions; a configuration that fails now cannot be a member, the others still may."""
+    card, seed = rows.search_setup.card, rows.search_setup.seed
+    if not card.search.ensemble.enabled or len(candidates) < 2:
+        return [], []
+    kept, predictions = [], []
+    for result in candidates:
+        pipeline = build_pipeline(card, columns, result.trial.family, result.trial.params, seed)
+        try:
+            oof = predict_out_of_fold(pipeline, rows.search_x, rows.search_y, rows.search_setup)
+        except TRIAL_FAILURES:
+            continue
+        kept.append(result)
+        predictions.append(oof)
+    return kept, predictions

@@ -1,7 +1,7 @@
 """Model families: names used in dataset cards mapped to scikit-learn estimators.
 
-LightGBM and XGBoost are optional (`pip install 'mleng[boosting]'`): their families exist only
-when the package imports, and a card naming one without it gets an error saying what to install.
+XGBoost is optional (`pip install 'mleng[boosting]'`): its family exists only when the package
+imports, and a card naming it without the package gets an error saying what to install.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def test_bundled_adult_card_loads_with_data_path_resolved_against_card_folder():
     assert set(card.search.families) == {
         "logistic_regression",
         "random_forest",
-        "hist_gradient_boosting",
+        "lightgbm",
     }
 
 

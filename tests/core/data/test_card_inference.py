@@ -94,7 +94,7 @@ def test_integers_with_many_values_are_regression(project, adult_sample):
     _, card, columns = drafted(project, adult_sample, "hours-per-week")
     assert card.task == "regression" and card.metric == "rmse"
     assert "hours-per-week" not in columns.numeric
-    assert set(card.search.families) == {"ridge", "random_forest", "hist_gradient_boosting"}
+    assert set(card.search.families) == {"ridge", "random_forest", "lightgbm"}
 
 
 def test_few_integer_values_are_class_labels(project, adult_sample):
@@ -271,9 +271,9 @@ def test_a_draft_that_does_not_load_is_never_written(project, adult_sample):
 
 def test_the_search_defaults_read_back_as_numbers(project, adult_sample):
     draft, card, _ = drafted(project, adult_sample, "class")
-    space = yaml.safe_load(draft.text)["search"]["families"]["hist_gradient_boosting"]
-    assert space["l2_regularization"]["low"] == pytest.approx(1e-6)
-    assert isinstance(space["l2_regularization"]["low"], float)
+    space = yaml.safe_load(draft.text)["search"]["families"]["lightgbm"]
+    assert space["reg_lambda"]["low"] == pytest.approx(1e-6)
+    assert isinstance(space["reg_lambda"]["low"], float)
     assert card.search.budget == 40 and card.search.max_rows == 10_000
 
 

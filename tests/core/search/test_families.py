@@ -22,7 +22,7 @@ def card(**requirements) -> DatasetCard:
 
 def test_no_requirement_keeps_every_family():
     choice = choose_families(card(), n_rows=1000, n_features=10)
-    assert set(choice.spaces) == {"logistic_regression", "random_forest", "hist_gradient_boosting"}
+    assert set(choice.spaces) == {"logistic_regression", "random_forest", "lightgbm"}
     assert choice.reasons == ["no requirement narrowed the card's families"]
 
 
@@ -40,7 +40,7 @@ def test_larger_than_memory_uses_an_incremental_learner():
 
 def test_tight_latency_drops_forests():
     choice = choose_families(card(max_latency_ms=10), 1000, 10)
-    assert "random_forest" not in choice.spaces and "hist_gradient_boosting" in choice.spaces
+    assert "random_forest" not in choice.spaces and "lightgbm" in choice.spaces
 
 
 def test_expected_nonlinearity_drops_linear_models():
