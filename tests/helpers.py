@@ -26,6 +26,10 @@ ADULT_CATEGORICAL = [
 # The warnings Adult's data report raises, reviewed and accepted as in configs/adult.yaml.
 ADULT_REVIEWED_WARNINGS = ["learning_curve", "missing_values", "undocumented_column"]
 
+# One cheap family for flow tests about something other than the search.
+LOGISTIC_FAMILIES = {
+    "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
+}
 SMALL_SEARCH = {
     "budget": 6,
     "cv_folds": 3,

@@ -101,7 +101,7 @@ _DEFAULT_LIGHTGBM_SPACE = {
 
 # Spaces for families a card lists without a space of its own. XGBoost has no early stopping
 # here, so its `n_estimators` is a cost as well as a cap.
-OPTIONAL_SPACES: dict[str, dict[str, dict[str, Any]]] = {
+LISTED_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "hist_gradient_boosting": _DEFAULT_HGB_SPACE,
     "lightgbm": _DEFAULT_LIGHTGBM_SPACE,
     "xgboost": {

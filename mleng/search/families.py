@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from mleng.card import DEFAULT_SPACES, DatasetCard, FamilySpace, ParamSpec
-from mleng.card.search import OPTIONAL_SPACES
+from mleng.card.search import LISTED_SPACES
 from mleng.errors import CardError
 from mleng.training.boosting import OPTIONAL_FAMILIES
 from mleng.training.estimators import NATIVE_CATEGORICAL_FAMILIES, is_installed
@@ -59,7 +59,7 @@ def default_space(family: str, task: str) -> FamilySpace:
     kind = "regression" if task == "regression" else "classification"
     space = (
         DEFAULT_SPACES[kind].get(family)
-        or OPTIONAL_SPACES.get(family)
+        or LISTED_SPACES.get(family)
         or {
             "alpha": {"type": "float", "low": 1e-6, "high": 1e-1, "log": True},
             "penalty": {"type": "categorical", "choices": ["l2", "l1", "elasticnet"]},

@@ -147,6 +147,7 @@ def confirm_finalists(
     features, target = rows
     fit_rows = min(fit_rows, int(len(features) / (1 + HOLDOUT_SHARE)))
     split = split_confirmation_rows(features, target, setup, fit_rows)
+    fit_x, _, hold_x, hold_y = split
     candidates = list(finalists)
     scores, predictions = score_on_holdout(candidates, columns, split, setup)
     if retune is not None and predictions:
@@ -161,9 +162,9 @@ def confirm_finalists(
     order = [best, *[i for i in predictions if i != best]] if best in predictions else []
     held_out = HeldOutPredictions(
         [candidates[i] for i in order], [predictions[i] for i in order],
-        split[3].reset_index(drop=True),
+        hold_y.reset_index(drop=True),
     )  # fmt: skip
-    return Confirmation(candidates[best], scores, len(split[0]), len(split[2]), held_out)
+    return Confirmation(candidates[best], scores, len(fit_x), len(hold_x), held_out)
 
 
 def score_on_holdout(

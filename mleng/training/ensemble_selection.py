@@ -289,15 +289,17 @@ def build_final_ensemble(
     choice, or None when nothing was tried."""
     card, seed = rows.search_setup.card, rows.search_setup.seed
     settings = card.search.ensemble
+    if not settings.enabled:
+        return best, None
     if rows.held_out is not None:  # weights sized for the search sample would not transfer
-        candidates, kept = rows.held_out.candidates, rows.held_out.candidates
+        candidates = kept = rows.held_out.candidates
         predictions, truth = rows.held_out.predictions, rows.held_out.target
     else:
         candidates = pick_candidates(results, settings.candidates, chosen)
+        if len(candidates) < 2:
+            return best, None
         kept, predictions = predict_candidates(candidates, columns, rows)
         truth = rows.search_y
-    if not settings.enabled or len(candidates) < 2:
-        return best, None
     if len(kept) < 2 or kept[0] is not candidates[0]:
         return best, None
     choice = choose_ensemble(card, kept, predictions, truth, seed)
@@ -325,8 +327,6 @@ def predict_candidates(
     """The candidates that cross-validate again on the search rows, with their out-of-fold
     predictions; a configuration that fails now cannot be a member, the others still may."""
     card, seed = rows.search_setup.card, rows.search_setup.seed
-    if not card.search.ensemble.enabled or len(candidates) < 2:
-        return [], []
     kept, predictions = [], []
     for result in candidates:
         pipeline = build_pipeline(card, columns, result.trial.family, result.trial.params, seed)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from tests.helpers import write_card_with_suite
+from tests.helpers import LOGISTIC_FAMILIES, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +21,7 @@ def adversarial_card(isolated_store: Path, adult_frame: pd.DataFrame) -> Path:
         "budget": 2,
         "validation": "adversarial",
         "adversarial_fraction": 0.25,
-        "families": {
-            "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
-        },
+        "families": LOGISTIC_FAMILIES,
     }
     return write_card_with_suite(isolated_store, data_path, search=search)
 

@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mleng.training.threshold import CostDecisionClassifier
-from tests.helpers import write_card_with_suite
+from tests.helpers import LOGISTIC_FAMILIES, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +46,7 @@ def matrix_card(isolated_store: Path) -> Path:
     search = {
         "budget": 2,
         "cv_folds": 3,
-        "families": {
-            "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
-        },
+        "families": LOGISTIC_FAMILIES,
     }
     return write_card_with_suite(
         isolated_store,

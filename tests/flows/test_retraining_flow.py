@@ -14,7 +14,7 @@ from mleng.card import load_card
 from mleng.data.loading import infer_feature_columns, load_dataset
 from mleng.data.split import format_row_keys, split_dataset
 from mleng.tracking.datasets import load_row_keys
-from tests.helpers import ADULT, write_card_with_suite
+from tests.helpers import ADULT, LOGISTIC_FAMILIES, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +34,7 @@ DEEP_FOREST = {
 LOGISTIC = {
     "budget": 2,
     "cv_folds": 2,
-    "families": {
-        "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
-    },
+    "families": LOGISTIC_FAMILIES,
 }
 
 

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 from mleng.evaluation.lookup import LookupTable
 from tests.core.tracking.process_helpers import free_port, running, venv_env
-from tests.helpers import write_card_with_suite
+from tests.helpers import LOGISTIC_FAMILIES, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +47,7 @@ def segment_card(isolated_store: Path) -> Path:
     search = {
         "budget": 2,
         "cv_folds": 3,
-        "families": {
-            "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
-        },
+        "families": LOGISTIC_FAMILIES,
     }
     return write_card_with_suite(
         isolated_store,

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import balanced_accuracy_score
 
-from tests.helpers import thin_adult_positives, write_card_with_suite
+from tests.helpers import LOGISTIC_FAMILIES, thin_adult_positives, write_card_with_suite
 
 pytestmark = pytest.mark.slow
 
@@ -25,9 +25,7 @@ def rare_card(isolated_store: Path) -> Path:
     search = {
         "budget": 3,
         "cv_folds": 3,
-        "families": {
-            "logistic_regression": {"C": {"type": "float", "low": 0.1, "high": 10.0, "log": True}}
-        },
+        "families": LOGISTIC_FAMILIES,
     }
     card = write_card_with_suite(
         isolated_store,
