@@ -32,11 +32,11 @@ def assess_model(
     """Figures, per-slice metrics, epsilon-delta robustness, train/test shift and neuron
     coverage; figures go under plots/, numbers to the run's metrics."""
     assessment = assess_in_core(context.card, model, evidence, results, split, context.seed)
-    assessment.figure_paths = context.log_figures(assessment.figures)
-    assessment.figure_images = {
-        path: render_png(assessment.figures[name])
-        for name, path in zip(assessment.figures, assessment.figure_paths.values(), strict=True)
-    }
+    images = {name: render_png(figure) for name, figure in assessment.figures.items()}
+    assessment.figure_paths = context.log_images(images)
+    assessment.figure_images = dict(
+        zip(assessment.figure_paths.values(), images.values(), strict=True)
+    )
     context.log(metrics=assessment.metrics)
     return assessment
 

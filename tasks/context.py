@@ -8,9 +8,11 @@ artifacts, metrics and Prefect artifacts are written one way everywhere.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from matplotlib.figure import Figure
@@ -18,6 +20,7 @@ from mlflow import MlflowClient
 from prefect.artifacts import create_markdown_artifact
 
 from mleng.card import DatasetCard
+from mleng.reports.embedding import render_png
 from mleng.tracking import runs
 
 
@@ -59,12 +62,16 @@ class RunContext:
         Figures come from the core bound to the Agg canvas, never from pyplot, so nothing here
         imports pyplot or has figures to close.
         """
-        paths = {}
-        for name, figure in figures.items():
-            path = f"{folder}/{name}.png"
-            self.client.log_figure(self.run_id, figure, path)
-            paths[name.replace("_", " ")] = path
-        return paths
+        return self.log_images({name: render_png(f) for name, f in figures.items()}, folder)
+
+    def log_images(self, images: dict[str, bytes], folder: str = "plots") -> dict[str, str]:
+        """PNG bytes already rendered (for an artifact and a page alike) as `<folder>/<name>.png`,
+        in one upload; returns caption -> artifact path."""
+        with tempfile.TemporaryDirectory() as staging:
+            for name, png in images.items():
+                (Path(staging) / f"{name}.png").write_bytes(png)
+            self.client.log_artifacts(self.run_id, staging, folder)
+        return {name.replace("_", " "): f"{folder}/{name}.png" for name in images}
 
     def publish_markdown(
         self, markdown: str, key: str, description: str, artifact_file: str

@@ -38,3 +38,12 @@ class EnsembleSettings(StrictModel):
         "rows, it beats the single best in at least this share of resamples (its weights chosen "
         "on other rows than it is scored on)",
     )
+    min_error_reduction: float = Field(
+        default=0.01,
+        ge=0.0,
+        lt=1.0,
+        description="the ensemble is chosen only when it removes at least this share of the "
+        "single best's out-of-fold error (1 - score for scores such as ROC AUC, the metric itself "
+        "for errors such as RMSE): every member is refit, tuned and served, so a gain smaller "
+        "than this costs more than it earns; 0 keeps any gain the bootstrap confirms",
+    )

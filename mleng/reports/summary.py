@@ -156,8 +156,13 @@ def describe_search(settings: SearchConfig, n_evaluations: int, stopped_by: str 
     stopped = ""
     if stopped_by == "time_budget":
         stopped = f", stopped when its time budget of {settings.time_budget_s:g} s was spent"
+    elif n_evaluations < settings.budget and settings.patience is not None:
+        stopped = (
+            f", stopped early: {settings.patience} fine round(s) in a row gained no more than "
+            f"search.min_improvement {settings.min_improvement:g} (or every configuration scored)"
+        )
     elif n_evaluations < settings.budget:
-        stopped = ", stopped early (patience, or every configuration scored)"
+        stopped = ", stopped early: every configuration was scored"
     return (
         f"{settings.strategy}, {n_evaluations} of {settings.budget} evaluations, "
         f"validation {settings.validation}{stopped}"

@@ -84,12 +84,18 @@ class Trial:
 
 @dataclass(frozen=True)
 class TrialResult:
-    """A trial's cross-validated score: higher is better; nan means the fit failed."""
+    """A trial's cross-validated score: higher is better; nan means the fit failed.
+
+    `out_of_fold` is what the evaluator kept of the fold models' held-out predictions (for a
+    final ensemble, `mleng.training.cv.OutOfFold`); the engine never reads it, and it takes no
+    part in comparing results.
+    """
 
     trial: Trial
     score: float
     score_std: float
     fit_seconds: float
+    out_of_fold: Any = field(default=None, compare=False, repr=False)
 
 
 EvaluateBatch = Callable[[list[Trial]], list[TrialResult]]

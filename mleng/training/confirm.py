@@ -32,8 +32,15 @@ from mleng.card import FamilySpace
 from mleng.data.loading import FeatureColumns
 from mleng.search.engine import Trial, TrialResult, full_cost
 from mleng.search.space import config_key, new_config, sample_unit_points
-from mleng.training.cv import FoldSetup, build_pipeline, fit_pipeline, limit_threads
-from mleng.training.ensemble_selection import HeldOutPredictions, OutOfFold, predict_values
+from mleng.training.cv import (
+    FoldSetup,
+    OutOfFold,
+    build_pipeline,
+    fit_pipeline,
+    limit_threads,
+    predict_values,
+)
+from mleng.training.ensemble_selection import HeldOutPredictions
 from mleng.training.estimators import scoring_for
 
 CONFIRM_FACTOR = 5  # confirm when the training rows are at least this many times the searched

@@ -40,14 +40,36 @@ Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
 
 
 @dataclass(frozen=True)
+class OutOfFold:
+    """Each held-out row's prediction (probabilities in `classes` order, or values) and its
+    position among the cross-validated rows."""
+
+    positions: np.ndarray
+    values: np.ndarray
+    classes: np.ndarray | None = None
+
+
+def predict_values(model: Any, rows: pd.DataFrame, classes: np.ndarray | None) -> np.ndarray:
+    """A fitted model's predictions as ensemble selection blends them: probabilities in `classes`
+    order (zero for a class the model never saw), or values for regression (`classes` None)."""
+    if classes is None:
+        return np.asarray(model.predict(rows), dtype=float)
+    proba = np.zeros((len(rows), len(classes)))
+    proba[:, np.searchsorted(classes, np.asarray(model.classes_))] = model.predict_proba(rows)
+    return proba
+
+
+@dataclass(frozen=True)
 class CrossValidationScore:
-    """Mean and spread of a configuration's fold scores (higher is better), its mean fit time and
-    the mean boosting iterations its folds kept after early stopping (nan for other models)."""
+    """Mean and spread of a configuration's fold scores (higher is better), its mean fit time,
+    the mean boosting iterations its folds kept after early stopping (nan for other models) and,
+    when asked for, every held-out row's prediction."""
 
     mean: float
     std: float
     fit_seconds: float
     iterations: float = float("nan")
+    out_of_fold: OutOfFold | None = None
 
 
 def build_pipeline(
@@ -233,26 +255,41 @@ def subsample_training_rows(
 
 
 def cross_validate_pipeline(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    setup: FoldSetup,
+    keep_predictions: bool = False,
 ) -> CrossValidationScore:
-    """Fit on each training fold (augmented when asked) and score the untouched validation fold."""
+    """Fit on each training fold (augmented when asked) and score the untouched validation fold;
+    with `keep_predictions`, also keep each held-out row's prediction (ensemble selection blends
+    them later instead of fitting the folds again)."""
     card = setup.card
     scorer = check_scoring(
         pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label)
     )
-    scores, fit_seconds, iterations = [], [], []
+    classes = np.unique(target.to_numpy()) if card.task != "regression" else None
+    scores, fit_seconds, iterations, positions, values = [], [], [], [], []
     for fold in fit_fold_models(pipeline, features, target, setup):
         fit_seconds.append(fold.fit_seconds)
         final = fold.model[-1] if isinstance(fold.model, Pipeline) else fold.model
         iterations.append(count_iterations(final))
-        scores.append(
-            scorer(fold.model, features.iloc[fold.valid_index], target.iloc[fold.valid_index])
-        )
+        valid_x = features.iloc[fold.valid_index]
+        scores.append(scorer(fold.model, valid_x, target.iloc[fold.valid_index]))
+        if keep_predictions:
+            positions.append(fold.valid_index)
+            values.append(predict_values(fold.model, valid_x, classes))
+    kept = (
+        OutOfFold(np.concatenate(positions), np.concatenate(values), classes)
+        if keep_predictions
+        else None
+    )
     return CrossValidationScore(
         float(np.mean(scores)),
         float(np.std(scores)),
         float(np.mean(fit_seconds)),
         float(np.mean(iterations)),
+        kept,
     )
 
 

@@ -3,7 +3,7 @@ predictions (Caruana et al. 2004, as AutoGluon and auto-sklearn do), kept only w
 single best configuration on the same folds by more than noise.
 
 1. The best distinct configurations (the best of each family first, then the next best overall)
-   are cross-validated again with the run's folds, keeping each held-out row's prediction:
+   with each held-out row's prediction from the run's folds:
    class probabilities, or values for regression. The single best is one of them, so both scores
    come from the same folds and the same rows.
 2. Greedy selection with replacement: start empty, add whichever candidate most improves the
@@ -11,8 +11,13 @@ single best configuration on the same folds by more than noise.
    best step. Picking weights on the rows they are scored on flatters the ensemble, so its
    out-of-fold score is cross-fitted: the rows are cut into groups and each group is blended with
    weights selected on the other groups.
-3. The ensemble is chosen when that honest score beats the single best's and a paired bootstrap
-   of the out-of-fold rows finds it better in at least `min_confidence` of the resamples.
+3. The ensemble is chosen when that honest score beats the single best's, a paired bootstrap
+   of the out-of-fold rows finds it better in at least `min_confidence` of the resamples, and it
+   removes at least `min_error_reduction` of the single best's error: every member is refit,
+   tuned and served, so a gain too small to notice costs more than it earns.
+
+The search's trials keep their out-of-fold predictions (`TrialResult.out_of_fold`, the same
+folds), so step 1 fits nothing unless a trial's predictions were too large to keep.
 """
 
 from __future__ import annotations
@@ -33,21 +38,18 @@ from mleng.evaluation.records import LOWER_IS_BETTER, Predictions, Resampling, T
 from mleng.evaluation.tables import build_table
 from mleng.evaluation.weighted import evaluate_table
 from mleng.search.engine import TrialResult
-from mleng.training.cv import FoldSetup, build_pipeline, fit_fold_models, fit_pipeline
+from mleng.training.cv import (
+    FoldSetup,
+    OutOfFold,
+    build_pipeline,
+    fit_fold_models,
+    fit_pipeline,
+    predict_values,
+)
 from mleng.training.trials import TRIAL_FAILURES
 from mleng.training.weighted_ensemble import assemble_ensemble
 
 PAIRED_RESAMPLES = 500
-
-
-@dataclass(frozen=True)
-class OutOfFold:
-    """Each held-out row's prediction (probabilities in `classes` order, or values) and its
-    position among the search rows."""
-
-    positions: np.ndarray
-    values: np.ndarray
-    classes: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -108,16 +110,6 @@ def predict_out_of_fold(
         values.append(predict_values(fold.model, features.iloc[fold.valid_index], classes))
         positions.append(fold.valid_index)
     return OutOfFold(np.concatenate(positions), np.concatenate(values), classes)
-
-
-def predict_values(model: Any, rows: pd.DataFrame, classes: np.ndarray | None) -> np.ndarray:
-    """A fitted model's predictions as selection blends them: probabilities in `classes` order
-    (zero for a class the model never saw), or values for regression (`classes` None)."""
-    if classes is None:
-        return np.asarray(model.predict(rows), dtype=float)
-    proba = np.zeros((len(rows), len(classes)))
-    proba[:, np.searchsorted(classes, np.asarray(model.classes_))] = model.predict_proba(rows)
-    return proba
 
 
 def as_predictions(values: np.ndarray, classes: np.ndarray | None) -> Predictions:
@@ -213,30 +205,56 @@ def choose_ensemble(
         Resampling(PAIRED_RESAMPLES, seed=seed),
     )  # fmt: skip
     ensemble = scorer(honest)
-    chosen, reason = judge_ensemble(
-        members, ensemble - single, comparison.probability_better, settings
-    )
+    gain = Gain(ensemble - single, share_of_error(single, ensemble, card.metric))
+    chosen, reason = judge_ensemble(members, gain, comparison.probability_better, settings)
     return EnsembleChoice(
         candidates, weights, sign * single, sign * ensemble, comparison.probability_better,
         chosen, reason, members,
     )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Gain:
+    """How much better the cross-fitted ensemble scores than the single best: in the metric's
+    units (higher is better) and as the share of the single best's error it removes."""
+
+    score: float
+    error_share: float
+
+
+def share_of_error(single: float, ensemble: float, metric: str) -> float:
+    """The share of the single best's error the ensemble removes; scores are oriented higher is
+    better, so an error metric's score is minus the error and any other's error is 1 - score."""
+    error = -single if metric in LOWER_IS_BETTER else 1.0 - single
+    if error <= 0:  # a perfect single best: nothing left to remove
+        return 0.0
+    return (ensemble - single) / error
+
+
 def judge_ensemble(
-    members: list[int], gain: float, probability_better: float, settings: EnsembleSettings
+    members: list[int], gain: Gain, probability_better: float, settings: EnsembleSettings
 ) -> tuple[bool, str]:
-    """Keep the ensemble only when it has several members and beats the single best by more than
-    the paired bootstrap's noise; the reason says which test decided."""
+    """Keep the ensemble only when it has several members, beats the single best by more than
+    the paired bootstrap's noise and by enough to pay for its members; the reason says which
+    test decided."""
     if len(members) < 2:
         return False, "selection kept a single configuration"
-    if gain <= 0:
-        return False, f"its cross-fitted out-of-fold score is not better ({gain:+.4g})"
+    if gain.score <= 0:
+        return False, f"its cross-fitted out-of-fold score is not better ({gain.score:+.4g})"
     if probability_better < settings.min_confidence:
         return False, (
             f"better in {probability_better:.0%} of paired resamples, below "
             f"search.ensemble.min_confidence {settings.min_confidence:.0%}"
         )
-    return True, f"better in {probability_better:.0%} of paired resamples ({gain:+.4g})"
+    if gain.error_share < settings.min_error_reduction:
+        return False, (
+            f"it removes {gain.error_share:.1%} of the single best's error ({gain.score:+.4g}), "
+            f"below search.ensemble.min_error_reduction {settings.min_error_reduction:.0%}"
+        )
+    return True, (
+        f"better in {probability_better:.0%} of paired resamples ({gain.score:+.4g}, "
+        f"{gain.error_share:.1%} of the single best's error)"
+    )
 
 
 def describe_choice(choice: EnsembleChoice, metric: str) -> str:
@@ -324,11 +342,16 @@ def build_final_ensemble(
 def predict_candidates(
     candidates: list[TrialResult], columns: FeatureColumns, rows: EnsembleRows
 ) -> tuple[list[TrialResult], list[OutOfFold]]:
-    """The candidates that cross-validate again on the search rows, with their out-of-fold
-    predictions; a configuration that fails now cannot be a member, the others still may."""
+    """The candidates with their out-of-fold predictions on the search rows: those their trial
+    kept (the same folds), else from cross-validating them again; a configuration that fails now
+    cannot be a member, the others still may."""
     card, seed = rows.search_setup.card, rows.search_setup.seed
     kept, predictions = [], []
     for result in candidates:
+        if result.out_of_fold is not None:
+            kept.append(result)
+            predictions.append(result.out_of_fold)
+            continue
         pipeline = build_pipeline(card, columns, result.trial.family, result.trial.params, seed)
         try:
             oof = predict_out_of_fold(pipeline, rows.search_x, rows.search_y, rows.search_setup)

@@ -18,6 +18,11 @@ from mleng.training.cv import FoldSetup, build_pipeline, cross_validate_pipeline
 # fails its trial, not the flow.
 TRIAL_FAILURES = (ValueError, ArithmeticError, MemoryError)
 
+# A full-cost trial keeps its held-out predictions for the final ensemble (one value per row, or
+# per row and class) up to this many values, 4 MB: 40 trials of 10,000 rows and 50 classes.
+# Above it ensemble selection cross-validates its few candidates again instead.
+KEPT_PREDICTION_VALUES = 500_000
+
 
 @dataclass(frozen=True)
 class TrialOutcome:
@@ -62,11 +67,18 @@ def score_trial(
     try:
         pipeline = build_pipeline(setup.card, columns, trial.family, trial.params, setup.seed)
         pipeline = limit_threads(pipeline, setup.threads)
-        score = cross_validate_pipeline(pipeline, features, target, setup)
-        result = TrialResult(trial, score.mean, score.std, score.fit_seconds)
+        keep = trial.fidelity >= 1.0 and can_keep_predictions(target, setup.card.task)
+        score = cross_validate_pipeline(pipeline, features, target, setup, keep)
+        result = TrialResult(trial, score.mean, score.std, score.fit_seconds, score.out_of_fold)
         error, iterations = "", score.iterations
     except TRIAL_FAILURES as failure:
         nan = float("nan")
         result = TrialResult(trial, nan, nan, nan)
         error, iterations = f"{type(failure).__name__}: {failure}"[:500], nan
     return TrialOutcome(result, error, time.perf_counter() - started, iterations)
+
+
+def can_keep_predictions(target: pd.Series, task: str) -> bool:
+    """Whether a trial's held-out predictions are small enough to keep (KEPT_PREDICTION_VALUES)."""
+    width = 1 if task == "regression" else target.nunique()
+    return len(target) * width <= KEPT_PREDICTION_VALUES

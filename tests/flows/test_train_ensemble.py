@@ -26,7 +26,7 @@ ENSEMBLE_SEARCH = SMALL_SEARCH | {
         "logistic_regression": SMALL_SEARCH["families"]["logistic_regression"],
         "random_forest": SMALL_SEARCH["families"]["random_forest"],
     },
-    "ensemble": {"candidates": 3, "min_confidence": 0.5},
+    "ensemble": {"candidates": 3, "min_confidence": 0.5, "min_error_reduction": 0.0},
 }
 
 
