@@ -124,6 +124,15 @@ def test_native_encoder_caps_categories_and_groups_rare_and_unseen_levels():
     assert out["n"].tolist()[:3] == [0.0, 1.0, 2.0]  # numerics unscaled
 
 
+def test_native_encoder_keeps_missing_values_missing_and_reads_numbers_as_their_text():
+    frame = pd.DataFrame({"n": np.arange(40.0), "c": ["1", "2"] * 20})
+    encoder = NativeCategoricalEncoder(["n"], ["c"], min_count=1).fit(frame)
+    rows = pd.DataFrame({"n": [0.0, 1.0, 2.0, 3.0], "c": [1, None, "2", "9"]})  # raw, mixed
+    codes = encoder.transform(rows)["c"].cat.codes.tolist()
+    as_text = encoder.transform(rows.assign(c=["1", np.nan, "2", "9"]))["c"].cat.codes.tolist()
+    assert codes == as_text == [0, -1, 1, 2]  # 1 reads as "1"; missing stays -1; unseen: other
+
+
 def test_native_categoricals_are_refused_for_a_family_without_them():
     native = {"type": "categorical", "choices": ["native"]}
     families = {"logistic_regression": {"categorical_handling": native}}
