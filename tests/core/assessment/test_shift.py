@@ -7,14 +7,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from mleng.assessment.shift import (
     ShiftTest,
     compute_p_value,
+    compute_permutation_null,
     detect_shift,
     encode_shift_features,
+    predict_out_of_fold,
     render_shift_markdown,
     sample_in_proportion,
+    set_up_adversarial,
 )
 from mleng.data.loading import FeatureColumns
 from tests.core.assessment.shift_rows import COLUMNS, NUMERIC, make_rows
@@ -83,6 +87,20 @@ def test_same_seed_gives_the_same_report() -> None:
     first = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
     again = detect_shift(reference, current, COLUMNS, quick_test(n_permutations=5))
     assert first.to_dict() == again.to_dict()
+
+
+def test_permutations_scored_at_once_give_the_null_of_one_after_another() -> None:
+    reference, current = make_rows(120, 9), make_rows(60, 10)
+    setup = set_up_adversarial(reference, current, COLUMNS, 3, 5, seed=4)
+    parallel = compute_permutation_null(setup, 6, seed=4)
+    rng, serial = np.random.default_rng(4), []
+    for _ in range(6):  # the documented null, one permutation at a time
+        order = rng.permutation(len(setup.labels))
+        proba, _ = predict_out_of_fold(
+            setup.features, setup.labels[order], setup.fold_ids[order], setup.model
+        )
+        serial.append(roc_auc_score(setup.labels[order], proba))
+    np.testing.assert_allclose(parallel, serial)
 
 
 def test_encoding_gives_new_levels_a_code_and_turns_bad_numbers_into_missing() -> None:
