@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +15,7 @@ from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import KFold, PredefinedSplit, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from mleng.assessment.validation_rows import select_validation_rows
 from mleng.card import DatasetCard
@@ -31,6 +33,7 @@ from mleng.training.estimators import (
     build_estimator,
     build_target_transform,
     count_iterations,
+    count_threads,
     scoring_for,
     uses_native_categoricals,
 )
@@ -213,25 +216,48 @@ class FoldModel:
 
 
 def fit_fold_models(
-    pipeline: Pipeline, features: pd.DataFrame, target: pd.Series, setup: FoldSetup
+    pipeline: Pipeline,
+    features: pd.DataFrame,
+    target: pd.Series,
+    setup: FoldSetup,
+    at_once: bool = False,
 ) -> Iterator[FoldModel]:
     """Each fold's model, fitted on its training rows (augmented when asked) and nothing else.
 
     The one place folds are fitted, so scoring trials and tuning the decision threshold can
-    never disagree on which rows a model saw.
+    never disagree on which rows a model saw. With `at_once` (a caller that is alone on the
+    machine, such as the decision threshold), the folds are fitted side by side, one per core and
+    each on one thread: on 2 cores a LightGBM fit on one thread took 0.57 s, on two threads
+    (OpenMP waiting passively, as the runtime defaults ask) 1.43 s. Same models either way.
     """
     folds = make_folds(setup.card, setup.seed, setup.holdout)
-    for train_index, valid_index in folds.split(features, target):
+    splits = folds.split(features, target)
+
+    def fit_fold(split: tuple[np.ndarray, np.ndarray], model: Pipeline) -> FoldModel:
+        train_index, valid_index = split
         if setup.train_fraction < 1.0:
             train_index = subsample_training_rows(train_index, target, setup)
         fold_x, fold_y = features.iloc[train_index], target.iloc[train_index]
         if setup.augment is not None:
             fold_x, fold_y = setup.augment(fold_x, fold_y)
         started = time.perf_counter()
-        fit_params = fit_params_for(pipeline, fold_y, setup.card)
-        model = guard_early_stopping(clone(pipeline), fold_y, setup.card.task)
-        model = model.fit(fold_x, fold_y, **fit_params)
-        yield FoldModel(model, valid_index, time.perf_counter() - started)
+        fit_params = fit_params_for(model, fold_y, setup.card)
+        fitted = guard_early_stopping(clone(model), fold_y, setup.card.task)
+        fitted = fitted.fit(fold_x, fold_y, **fit_params)
+        return FoldModel(fitted, valid_index, time.perf_counter() - started)
+
+    if not at_once:
+        for split in splits:
+            yield fit_fold(split, pipeline)
+        return
+    single = limit_threads(clone(pipeline), 1)  # a copy: the caller's keeps its n_jobs
+
+    def fit_alone(split: tuple[np.ndarray, np.ndarray]) -> FoldModel:
+        with threadpool_limits(limits=1):  # OpenMP and BLAS pools are per calling thread
+            return fit_fold(split, single)
+
+    with ThreadPoolExecutor(count_threads()) as pool:
+        yield from pool.map(fit_alone, list(splits))
 
 
 def subsample_training_rows(

@@ -205,7 +205,7 @@ def predict_positive_out_of_fold(
     """
     positive = resolve_positive_label(setup.card, target)
     positions, probabilities = [], []
-    for fold in fit_fold_models(pipeline, features, target, setup):
+    for fold in fit_fold_models(pipeline, features, target, setup, at_once=True):
         if not hasattr(fold.model, "predict_proba"):
             raise CardError(
                 "imbalance.threshold_metric needs class probabilities, but "

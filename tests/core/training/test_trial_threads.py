@@ -11,8 +11,9 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.pipeline import Pipeline
 
+from mleng.card import DatasetCard
 from mleng.card.runner import TrialRunnerSettings
-from mleng.training.cv import guard_early_stopping, limit_threads
+from mleng.training.cv import FoldSetup, fit_fold_models, guard_early_stopping, limit_threads
 from tasks.runners import plan_workers
 
 
@@ -59,3 +60,24 @@ def test_early_stopping_stays_on_where_the_rows_allow_it():
     target = pd.Series(np.where(features["x"] > 0, "a", "b"))
     pipeline = Pipeline([("model", HistGradientBoostingClassifier(early_stopping=True))])
     assert guard_early_stopping(pipeline, target, "binary").get_params()["model__early_stopping"]
+
+
+def test_folds_fitted_at_once_are_the_folds_fitted_one_after_another_on_one_thread_each() -> None:
+    rng = np.random.default_rng(3)
+    features = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    target = pd.Series(np.where(features["a"] + rng.normal(size=600) > 0, "yes", "no"))
+    card = DatasetCard.model_validate(
+        {"name": "t", "path": "t.csv", "target": "y", "task": "binary", "model_name": "t"}
+    )
+    forest = Pipeline(
+        [("model", RandomForestClassifier(n_estimators=20, n_jobs=-1, random_state=0))]
+    )
+    setup = FoldSetup(card, seed=0)
+    one_by_one = list(fit_fold_models(forest, features, target, setup))
+    at_once = list(fit_fold_models(forest, features, target, setup, at_once=True))
+    assert [f.valid_index.tolist() for f in at_once] == [f.valid_index.tolist() for f in one_by_one]
+    for fold, again in zip(one_by_one, at_once, strict=True):
+        rows = features.iloc[fold.valid_index]
+        np.testing.assert_allclose(again.model.predict_proba(rows), fold.model.predict_proba(rows))
+        assert again.model.get_params()["model__n_jobs"] == 1
+    assert forest.get_params()["model__n_jobs"] == -1  # the caller's pipeline keeps its cores
