@@ -21,12 +21,14 @@ the 10k-row weights gave ridge 0.53 beside LightGBM, which wins by 1.1 RMSE on 5
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
+from threadpoolctl import threadpool_limits
 
 from mleng.card import FamilySpace
 from mleng.data.loading import FeatureColumns
@@ -41,7 +43,7 @@ from mleng.training.cv import (
     predict_values,
 )
 from mleng.training.ensemble_selection import HeldOutPredictions
-from mleng.training.estimators import scoring_for
+from mleng.training.estimators import count_threads, scoring_for
 
 CONFIRM_FACTOR = 5  # confirm when the training rows are at least this many times the searched
 MAX_FINALISTS = 3  # families confirmed: the best configuration of each of the best families
@@ -185,21 +187,32 @@ def score_on_holdout(
     card = setup.card
     fit_x, fit_y, hold_x, hold_y = split
     classes = None if card.task == "regression" else np.unique(np.concatenate([fit_y, hold_y]))
-    scores: dict[str, float] = {}
-    predictions: dict[int, OutOfFold] = {}
-    for position, candidate in enumerate(candidates):
+
+    def fit_and_score(candidate: TrialResult) -> tuple[float, OutOfFold | None]:
         trial = candidate.trial
         pipeline = build_pipeline(card, columns, trial.family, trial.params, setup.seed)
-        pipeline = limit_threads(pipeline, setup.threads)
+        pipeline = limit_threads(pipeline, 1)
         scorer = check_scoring(
             pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label)
         )
         try:
-            fitted = fit_pipeline(pipeline, fit_x, fit_y, setup)
-            score = float(scorer(fitted, hold_x, hold_y))
-            values = predict_values(fitted, hold_x, classes)
-            predictions[position] = OutOfFold(np.arange(len(hold_x)), values, classes)
+            with threadpool_limits(limits=1):  # OpenMP and BLAS pools are per calling thread
+                fitted = fit_pipeline(pipeline, fit_x, fit_y, setup)
+                score = float(scorer(fitted, hold_x, hold_y))
+                values = predict_values(fitted, hold_x, classes)
         except (ValueError, ArithmeticError, MemoryError):
-            score = -math.inf
+            return -math.inf, None
+        return score, OutOfFold(np.arange(len(hold_x)), values, classes)
+
+    # The candidates are independent fits: one per core at once, each on one thread, as the
+    # threshold's folds (mleng.training.cv.fit_fold_models); the same models as one by one.
+    with ThreadPoolExecutor(setup.threads or count_threads()) as pool:
+        outcomes = list(pool.map(fit_and_score, candidates))
+    scores: dict[str, float] = {}
+    predictions: dict[int, OutOfFold] = {}
+    for position, (candidate, (score, values)) in enumerate(zip(candidates, outcomes, strict=True)):
+        trial = candidate.trial
         scores[f"{trial.stage}-{trial.index:03d}-{trial.family}"] = score
+        if values is not None:
+            predictions[position] = values
     return scores, predictions
