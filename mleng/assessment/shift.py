@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
@@ -26,7 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from mleng.data.loading import FeatureColumns
 from mleng.reports.formatting import format_number, render_table, to_jsonable
-from mleng.training.estimators import count_threads
+from mleng.training.parallel import map_side_by_side
 
 # Categories beyond this many per column share one code: the boosting model's native categorical
 # support takes at most 255 bins, one of which is reserved for missing values.
@@ -217,18 +216,14 @@ def compute_permutation_null(setup: AdversarialSetup, n_permutations: int, seed:
     orders = [rng.permutation(len(labels)) for _ in range(n_permutations)]
 
     def score_permutation(order: np.ndarray) -> float:
-        # OpenMP's thread count is per calling thread: each worker's fits use one thread
-        with threadpool_limits(limits=1, user_api="openmp"):
-            probabilities, _ = predict_out_of_fold(
-                setup.features, labels[order], fold_ids[order], setup.model
-            )
+        probabilities, _ = predict_out_of_fold(
+            setup.features, labels[order], fold_ids[order], setup.model
+        )
         return float(roc_auc_score(labels[order], probabilities))
 
-    # Permutations are independent single-threaded fits: one per core at once, the same draws
-    # (drawn above, in order) and so the same null as one after another.
-    scores = Parallel(n_jobs=count_threads(), prefer="threads")(
-        delayed(score_permutation)(order) for order in orders
-    )
+    # Permutations are independent single-threaded fits: side by side, the same draws (drawn
+    # above, in order) and so the same null as one after another.
+    scores = map_side_by_side(score_permutation, orders)
     return np.asarray(scores, dtype=float)
 
 

@@ -21,14 +21,12 @@ the 10k-row weights gave ridge 0.53 beside LightGBM, which wins by 1.1 RMSE on 5
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import train_test_split
-from threadpoolctl import threadpool_limits
 
 from mleng.card import FamilySpace
 from mleng.data.loading import FeatureColumns
@@ -43,7 +41,8 @@ from mleng.training.cv import (
     predict_values,
 )
 from mleng.training.ensemble_selection import HeldOutPredictions
-from mleng.training.estimators import count_threads, scoring_for
+from mleng.training.estimators import scoring_for
+from mleng.training.parallel import map_side_by_side
 
 CONFIRM_FACTOR = 5  # confirm when the training rows are at least this many times the searched
 MAX_FINALISTS = 3  # families confirmed: the best configuration of each of the best families
@@ -196,18 +195,15 @@ def score_on_holdout(
             pipeline, scoring=scoring_for(card.metric, card.task, card.positive_label)
         )
         try:
-            with threadpool_limits(limits=1):  # OpenMP and BLAS pools are per calling thread
-                fitted = fit_pipeline(pipeline, fit_x, fit_y, setup)
-                score = float(scorer(fitted, hold_x, hold_y))
-                values = predict_values(fitted, hold_x, classes)
+            fitted = fit_pipeline(pipeline, fit_x, fit_y, setup)
+            score = float(scorer(fitted, hold_x, hold_y))
+            values = predict_values(fitted, hold_x, classes)
         except (ValueError, ArithmeticError, MemoryError):
             return -math.inf, None
         return score, OutOfFold(np.arange(len(hold_x)), values, classes)
 
-    # The candidates are independent fits: one per core at once, each on one thread, as the
-    # threshold's folds (mleng.training.cv.fit_fold_models); the same models as one by one.
-    with ThreadPoolExecutor(setup.threads or count_threads()) as pool:
-        outcomes = list(pool.map(fit_and_score, candidates))
+    # independent fits: side by side, one per core on one thread each; the same models
+    outcomes = map_side_by_side(fit_and_score, candidates)
     scores: dict[str, float] = {}
     predictions: dict[int, OutOfFold] = {}
     for position, (candidate, (score, values)) in enumerate(zip(candidates, outcomes, strict=True)):

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +14,6 @@ from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import KFold, PredefinedSplit, StratifiedKFold, TimeSeriesSplit
 from sklearn.pipeline import Pipeline
-from threadpoolctl import threadpool_limits
 
 from mleng.assessment.validation_rows import select_validation_rows
 from mleng.card import DatasetCard
@@ -33,11 +31,11 @@ from mleng.training.estimators import (
     build_estimator,
     build_target_transform,
     count_iterations,
-    count_threads,
     scoring_for,
     uses_native_categoricals,
 )
 from mleng.training.imbalance import build_imbalance_pipeline, imbalance_fit_params
+from mleng.training.parallel import map_side_by_side
 
 Augmenter = Callable[[pd.DataFrame, pd.Series], tuple[pd.DataFrame, pd.Series]]
 
@@ -251,13 +249,7 @@ def fit_fold_models(
             yield fit_fold(split, pipeline)
         return
     single = limit_threads(clone(pipeline), 1)  # a copy: the caller's keeps its n_jobs
-
-    def fit_alone(split: tuple[np.ndarray, np.ndarray]) -> FoldModel:
-        with threadpool_limits(limits=1):  # OpenMP and BLAS pools are per calling thread
-            return fit_fold(split, single)
-
-    with ThreadPoolExecutor(count_threads()) as pool:
-        yield from pool.map(fit_alone, list(splits))
+    yield from map_side_by_side(lambda split: fit_fold(split, single), list(splits))
 
 
 def subsample_training_rows(
