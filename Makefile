@@ -58,7 +58,7 @@ bench-quick: install-dev
 	$(BIN)/python bench/online.py --quick
 	$(BIN)/python bench/quality.py --quick
 	$(BIN)/python bench/drift.py --quick
-	$(BIN)/python bench/overhead.py --quick
+	$(BIN)/python bench/overhead.py --quick --repeats 1
 	$(BIN)/python bench/scale.py --quick
 
 ## The local stack in the background: Prefect (4200), MLflow (5000), a worker, the service (8000) once a champion exists.

@@ -93,18 +93,27 @@ def default_gain(metric: str, current_score: float) -> float:
 
 
 def fit_power_law(
-    rows: np.ndarray, losses: np.ndarray, standard_errors: np.ndarray
+    rows: np.ndarray,
+    losses: np.ndarray,
+    standard_errors: np.ndarray,
+    start: PowerLaw | None = None,
 ) -> PowerLaw | None:
     """Weighted least squares of the three-parameter law; None when the fit fails.
 
     The floor stays between 0 and the smallest observed loss; the exponent within
-    `EXPONENT_BOUNDS`, so a flat curve fits a floor rather than an absurd exponent.
+    `EXPONENT_BOUNDS`, so a flat curve fits a floor rather than an absurd exponent. `start`
+    (the point fit, for the bootstrap's redraws of the same curve) is where the search begins;
+    without it, a floor of half the lowest loss and an exponent of 0.5.
     """
     rows, losses = np.asarray(rows, float), np.asarray(losses, float)
     sigma = np.maximum(np.asarray(standard_errors, float), 1e-4 * max(float(losses.max()), 1e-12))
     lowest = max(float(losses.min()), 0.0)
     start_floor = 0.5 * lowest
     start_scale = max(float(losses[0]) - start_floor, 1e-9) * rows[0] ** 0.5
+    start_exponent = 0.5
+    if start is not None:  # inside the bounds of this curve, whose lowest loss may differ
+        start_floor = min(start.floor, lowest)
+        start_scale, start_exponent = max(start.scale, 1e-9), start.exponent
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OptimizeWarning)
@@ -113,7 +122,7 @@ def fit_power_law(
                 lambda n, f, s, e: f + s * n**-e,
                 rows,
                 losses,
-                p0=(start_floor, start_scale, 0.5),
+                p0=(start_floor, start_scale, start_exponent),
                 sigma=sigma,
                 absolute_sigma=True,
                 bounds=(
@@ -156,7 +165,7 @@ def extrapolate_rows(
     rng = np.random.default_rng(seed)
     exponents, needed = [], []
     for _ in range(BOOTSTRAP_DRAWS):
-        draw = fit_power_law(sizes, losses + rng.normal(0.0, errors), errors)
+        draw = fit_power_law(sizes, losses + rng.normal(0.0, errors), errors, start=law)
         if draw is None:
             continue
         exponents.append(draw.exponent)

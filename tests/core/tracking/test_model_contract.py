@@ -116,6 +116,21 @@ def test_mlmodel_has_both_flavours_pinned_requirements_and_the_package(logged):
     assert requirements == registry.pinned_requirements()
 
 
+def test_the_requirement_mismatch_check_is_off_only_inside_the_block_even_when_it_fails():
+    from mlflow import pyfunc
+    from mlflow.utils import environment
+
+    modules = (environment, pyfunc)  # logging the model, then serving its example back
+    originals = [module.warn_dependency_requirement_mismatches for module in modules]
+    with pytest.raises(RuntimeError), registry.skip_requirement_mismatch_check():
+        for module, original in zip(modules, originals, strict=True):
+            assert module.warn_dependency_requirement_mismatches is not original
+            assert module.warn_dependency_requirement_mismatches(["numpy==0.0.1"]) is None
+        raise RuntimeError("logging failed")
+    for module, original in zip(modules, originals, strict=True):
+        assert module.warn_dependency_requirement_mismatches is original
+
+
 @pytest.mark.parametrize("name", ["plain", "thresholded", "regressor"])
 def test_rows_straight_from_read_csv_match_the_estimator(logged, tmp_path, name):
     """int64, float64 and NaN numeric columns, as `pd.read_csv` gives them: the README's use."""

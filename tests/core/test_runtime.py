@@ -1,0 +1,66 @@
+"""The command-line exit without the interpreter's teardown still does what an exit must."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mleng.runtime import read_exit_code
+
+SCRIPT = textwrap.dedent(
+    """
+    import atexit, logging, sys, threading, time
+    from pathlib import Path
+    from mleng.runtime import exit_process
+
+    folder = Path(sys.argv[1])
+    handler = logging.FileHandler(folder / "log.txt", delay=False)
+    logging.getLogger("probe").addHandler(handler)
+    logging.getLogger("probe").warning("logged before the exit")
+    atexit.register(lambda: (folder / "atexit.txt").write_text("ran"))
+
+    def late_writer():
+        time.sleep(0.3)
+        (folder / "thread.txt").write_text("finished")
+
+    threading.Thread(target=late_writer).start()  # not a daemon: the exit waits for it
+    sys.stdout.write("unflushed output without a newline")
+    exit_process(int(sys.argv[2]))
+    """
+)
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_exit_process_joins_threads_runs_atexit_flushes_output_and_keeps_the_code(tmp_path, code):
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(tmp_path), str(code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == code, done.stderr
+    assert done.stdout == "unflushed output without a newline"
+    assert (tmp_path / "thread.txt").read_text() == "finished"
+    assert (tmp_path / "atexit.txt").read_text() == "ran"
+    assert "logged before the exit" in (tmp_path / "log.txt").read_text()
+
+
+@pytest.mark.parametrize(("given", "code"), [(None, 0), (0, 0), (2, 2), ("a message", 1)])
+def test_exit_codes_follow_sys_exit(given, code):
+    assert read_exit_code(given) == code
+
+
+def test_the_mleng_command_exits_with_its_error_code_and_message(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mleng.cli", "train", str(tmp_path / "missing.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "missing.yaml does not exist" in done.stderr + done.stdout
