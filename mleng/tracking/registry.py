@@ -8,6 +8,7 @@ answer (`RegistryError`).
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -88,9 +89,11 @@ def skip_requirement_mismatch_check() -> Iterator[None]:
     it at both): they are read from this environment, so they match by construction, and the
     check scans every installed distribution's files (0.3 s each time here). Where MLflow no
     longer has the hook, nothing changes."""
-    from mlflow import pyfunc
     from mlflow.utils import environment
 
+    # the module itself: `from mlflow import pyfunc` gives a lazy proxy, and setting the
+    # attribute there would leave the function `pyfunc.load_model` calls untouched
+    pyfunc = importlib.import_module("mlflow.pyfunc")
     name = "warn_dependency_requirement_mismatches"
     saved = {
         module: getattr(module, name) for module in (environment, pyfunc) if hasattr(module, name)
