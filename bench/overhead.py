@@ -16,7 +16,8 @@ fresh process with its own MLflow sqlite store and PREFECT_HOME. Two configurati
 
 The flow's child runs say which configurations it scored (family, parameters, round, fidelity).
 Two bare scripts (bench/overhead_bare.py), each a fresh process importing neither Prefect nor
-MLflow, replay them with the same core functions, one after the other once the flow has ended:
+MLflow, do its work with the same core functions; `fits` after the flow (it replays the flow's
+trials), `work` after it too, or before it in every other repeat:
 
 - `work`: the flow's whole work, every stage through the same mleng library calls, its reports
   written to a local folder (the suite, data checks and figures, features report, baselines,
@@ -353,22 +354,18 @@ def time_flow(command: list[str], folder: Path, mode: str) -> dict[str, Any]:
     }
 
 
-def time_bare(flow: dict[str, Any], folder: Path, seed: int) -> tuple[dict, dict, dict]:
-    """Run both bare scripts on the flow's trials, one after the other; their results, wall and
-    CPU seconds by script (`fits`, `work`)."""
-    trials_path = folder / "trials.json"
-    trials_path.write_text(json.dumps(flow["trials"]))
-    results, walls, cpus = {}, {}, {}
-    for script in ("fits", "work"):
-        out = folder / f"bare_{script}.json"
-        command = [sys.executable, str(Path(__file__).resolve()), "--bare", script]
-        command += ["--trials", str(trials_path), "--out", str(out), "--seed", str(seed)]
-        env = engine_environment(folder, None)
-        walls[script], cpus[script] = run_process(command, folder, f"bare_{script}.log", env)
-        results[script] = json.loads(out.read_text())
-        # from the script's last line to the process's end: the interpreter's teardown
-        results[script]["teardown_seconds"] = max(0.0, time.time() - results[script]["ended_at"])
-    return results, walls, cpus
+def time_bare(script: str, folder: Path, seed: int) -> tuple[dict, float, float]:
+    """Run one bare script (`fits` replays the flow's trials from trials.json in `folder`, `work`
+    runs its own search); its result, wall and CPU seconds."""
+    out, trials_path = folder / f"bare_{script}.json", folder / "trials.json"
+    command = [sys.executable, str(Path(__file__).resolve()), "--bare", script]
+    command += ["--trials", str(trials_path), "--out", str(out), "--seed", str(seed)]
+    env = engine_environment(folder, None)
+    wall, cpu = run_process(command, folder, f"bare_{script}.log", env)
+    result = json.loads(out.read_text())
+    # from the script's last line to the process's end: the interpreter's teardown
+    result["teardown_seconds"] = max(0.0, time.time() - result["ended_at"])
+    return result, wall, cpu
 
 
 def describe_row(result: dict[str, Any]) -> str:
@@ -381,6 +378,7 @@ def describe_row(result: dict[str, Any]) -> str:
         f"{result['ratio_without_start_up']:.2f}x | {result['cpu_ratio']:.2f}x | "
         f"{result['extra_seconds_by_stage']['start_up_and_exit']:.1f} | "
         f"{verdict if judged else 'not judged'} | {result.get('measured_at', 'earlier')}"
+        + ("" if "fits_alone" in result else " (an older run: its bare script did the fits alone)")
     )
 
 
@@ -411,31 +409,39 @@ def print_table(result: dict[str, Any], other_path: Path) -> None:
               f"{fits['extra_seconds_by_stage'][stage]:.1f}")  # fmt: skip
 
 
-def measure_once(args: argparse.Namespace, mode: str) -> dict[str, Any]:
-    """One flow run and the two bare scripts after it, in a fresh folder; the comparison."""
+def measure_once(args: argparse.Namespace, mode: str, work_first: bool) -> dict[str, Any]:
+    """One flow run and the two bare scripts, in a fresh folder; the comparison."""
     folder = Path(tempfile.mkdtemp(prefix="mleng-overhead-"))
     load_before = [round(x, 2) for x in os.getloadavg()]
     budget = ["--budget", "10"] if args.quick else []
     flow_command = [str(Path(sys.executable).parent / "mleng"), "train", str(CARD), *budget]
     flow_command += ["--seed", str(args.seed)]
+    # The same work bare runs before the flow in every other repeat, so neither side always
+    # gets the machine first; the fits replay the flow's trials, so they always follow it.
+    bare, walls, cpu = {}, {}, {}
+    if work_first:
+        bare["work"], walls["work"], cpu["work"] = time_bare("work", folder, args.seed)
     timed = time_flow(flow_command, folder, mode)
-    walls, cpu = {"flow": timed["wall"]}, {"flow": timed["cpu"]}
+    walls["flow"], cpu["flow"] = timed["wall"], timed["cpu"]
     print(f"flow ({mode}): {walls['flow']:.1f} s, {cpu['flow']:.1f} CPU s", flush=True)
     flow = read_flow_run(tracking_uri(folder))
-    bare, bare_walls, bare_cpu = time_bare(flow, folder, args.seed)
-    walls |= bare_walls
+    (folder / "trials.json").write_text(json.dumps(flow["trials"]))
+    bare["fits"], walls["fits"], cpu["fits"] = time_bare("fits", folder, args.seed)
+    if not work_first:
+        bare["work"], walls["work"], cpu["work"] = time_bare("work", folder, args.seed)
     for script in ("fits", "work"):
-        print(f"bare {script}: {walls[script]:.1f} s, {bare_cpu[script]:.1f} CPU s", flush=True)
+        print(f"bare {script}: {walls[script]:.1f} s, {cpu[script]:.1f} CPU s", flush=True)
     comparison = compare(flow, bare, walls)
     timed["start_up_split"] = add_outside_stages(
         timed["start_up_split"], walls["flow"] - comparison["flow_in_flow_seconds"]
     )
     comparison |= {
         "flow_cpu_seconds": round(cpu["flow"], 1),
-        "bare_cpu_seconds": round(bare_cpu["work"], 1),
-        "cpu_ratio": cpu["flow"] / bare_cpu["work"],
+        "bare_cpu_seconds": round(cpu["work"], 1),
+        "cpu_ratio": cpu["flow"] / cpu["work"],
+        "bare_work_ran_first": work_first,
     }
-    comparison["fits_alone"]["cpu_ratio"] = cpu["flow"] / bare_cpu["fits"]
+    comparison["fits_alone"]["cpu_ratio"] = cpu["flow"] / cpu["fits"]
     # `mleng` exits without the interpreter's teardown (mleng.runtime.exit_process); the bare
     # scripts end as any Python script does. What the ratio would be had they skipped it too:
     teardown = bare["work"]["teardown_seconds"]
@@ -489,7 +495,7 @@ def main() -> None:
     runs = []
     for repeat in range(args.repeats):
         print(f"repeat {repeat + 1} of {args.repeats}", flush=True)
-        runs.append(measure_once(args, mode))
+        runs.append(measure_once(args, mode, work_first=repeat % 2 == 1))
     # Timings here vary by a few percent from run to run: the median run is reported, and every
     # run's ratios beside it.
     result = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
