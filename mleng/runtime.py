@@ -44,8 +44,9 @@ def read_exit_code(code: object) -> int:
 def exit_process(code: int) -> None:
     """End a command-line process the way the interpreter would, without its teardown.
 
-    Everything an exit must do still happens, in the interpreter's order: non-daemon threads are
-    joined, the atexit handlers run (Prefect drains its log and event workers there, MLflow and
+    Everything an exit must do still happens, in the interpreter's order: thread pools are told
+    to stop and non-daemon threads are joined (`threading._shutdown`, what the interpreter
+    calls), the atexit handlers run (Prefect drains its log and event workers there, MLflow and
     weakref finalizers close what they opened), logging is shut down and stdout/stderr flushed.
     What is skipped is the final garbage collection and the freeing of every object one by one:
     after a `train` run that heap holds the data, every fitted fold and the libraries' modules,
@@ -56,10 +57,17 @@ def exit_process(code: int) -> None:
     import sys
     import threading
 
-    current = threading.current_thread()
-    for thread in threading.enumerate():
-        if thread is not current and not thread.daemon:
-            thread.join()
+    # The interpreter's own first step: the hooks that stop thread pools' workers (a pool still
+    # open at exit, as MLflow's artifact downloads leave one), then every non-daemon thread joined.
+    # Joining first, as this once did, waits forever on an idle pool's workers.
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None and threading.current_thread() is threading.main_thread():
+        shutdown()
+    else:  # not the main thread, or an interpreter without the hook: join what can end
+        current = threading.current_thread()
+        for thread in threading.enumerate():
+            if thread is not current and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()  # what the interpreter runs first when it finalizes
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -27,6 +27,9 @@ SCRIPT = textwrap.dedent(
         (folder / "thread.txt").write_text("finished")
 
     threading.Thread(target=late_writer).start()  # not a daemon: the exit waits for it
+    from concurrent.futures import ThreadPoolExecutor
+    idle_pool = ThreadPoolExecutor(2)  # never shut down, as a library may leave one
+    idle_pool.submit(time.sleep, 0.01).result()
     sys.stdout.write("unflushed output without a newline")
     exit_process(int(sys.argv[2]))
     """
@@ -39,7 +42,7 @@ def test_exit_process_joins_threads_runs_atexit_flushes_output_and_keeps_the_cod
         [sys.executable, "-c", SCRIPT, str(tmp_path), str(code)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=60,  # an idle pool's workers joined before its stop hook hang here
         check=False,
     )
     assert done.returncode == code, done.stderr
