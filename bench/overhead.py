@@ -42,186 +42,35 @@ The printed table has a row per configuration: this run's, and the other one's l
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
-import re
-import resource
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the process helpers the tests start real servers with
-
 import overhead_bare
+from overhead_flow import (
+    add_outside_stages,
+    engine_environment,
+    read_flow_run,
+    run_process,
+    time_flow,
+    tracking_uri,
+)
 
-from tests.core.tracking.process_helpers import VENV_BIN, free_port, running, venv_env
-
+ROOT = Path(__file__).resolve().parents[1]
 CARD = ROOT / "configs" / "adult.yaml"
 TARGET_RATIO = 1.10
+QUICK_BUDGET = 10
 TARGET_MODE = "standing"
-LOG_STAMP = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| ")  # a Prefect log line
 MODES = {
     "standing": "standing Prefect server, migrated MLflow sqlite store (as after `mleng stack up`)",
     "ephemeral": "temporary Prefect server started by the flow, new MLflow sqlite store",
 }
-
-
-# ---------------------------------------------------------------------------------------------
-# The flow
-
-
-def engine_environment(folder: Path, api_url: str | None) -> dict[str, str]:
-    """The flow's environment: its own MLflow sqlite store and PREFECT_HOME in `folder`, the
-    project's defaults, and the standing server's `api_url` (None: Prefect's temporary server,
-    so any PREFECT_API_URL of the caller's is dropped)."""
-    env = os.environ | {
-        "PREFECT_HOME": str(folder / "prefect"),
-        "MLFLOW_TRACKING_URI": tracking_uri(folder),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "OMP_WAIT_POLICY": "PASSIVE",
-    }
-    env.pop("PREFECT_API_URL", None)
-    return env if api_url is None else env | {"PREFECT_API_URL": api_url}
-
-
-def tracking_uri(folder: Path) -> str:
-    """The MLflow sqlite store of one benchmark run."""
-    return f"sqlite:///{folder / 'mlflow.db'}"
-
-
-@contextlib.contextmanager
-def standing_prefect_server(folder: Path) -> Iterator[tuple[str, int]]:
-    """A real `prefect server start` on a free 127.0.0.1 port until the block ends, however it
-    ends (its process group is stopped by pid); its API URL and pid once it answers its health
-    check. Its own PREFECT_HOME (the server database) is in `folder`, as the stack keeps one."""
-    port = free_port()
-    env = venv_env(
-        PREFECT_HOME=str(folder / "prefect-server"), PREFECT_SERVER_ANALYTICS_ENABLED="false"
-    )
-    env.pop("PREFECT_API_URL", None)  # the server is not a client of another one
-    args = [str(VENV_BIN / "prefect"), "server", "start", "--host", "127.0.0.1"]
-    args += ["--port", str(port)]
-    health = f"http://127.0.0.1:{port}/api/health"
-    with running(args, health, folder / "prefect-server.log", env, timeout=180) as server:
-        yield f"http://127.0.0.1:{port}/api", server.pid
-
-
-def migrate_tracking_store(folder: Path) -> float:
-    """Create and migrate the MLflow sqlite store in a separate process, so the timed flow opens
-    an existing store as it would in production; the seconds the one-off migration took."""
-    script = "import sys, mlflow; mlflow.MlflowClient(sys.argv[1]).search_experiments()"
-    command = [sys.executable, "-c", script, tracking_uri(folder)]
-    started = time.perf_counter()
-    done = subprocess.run(
-        command, env=engine_environment(folder, None), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"migrating {tracking_uri(folder)} failed:\n{done.stderr[-3000:]}")
-    return time.perf_counter() - started
-
-
-def session_cpu_seconds(session_id: int) -> float | None:
-    """User + system CPU seconds so far of every live process in a session (the server runs
-    its API in a child process), or None where /proc cannot say (not Linux)."""
-    ticks, total = os.sysconf("SC_CLK_TCK"), 0
-    try:
-        stats = list(Path("/proc").glob("[0-9]*/stat"))
-    except OSError:
-        return None
-    for path in stats:
-        try:
-            fields = path.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended while we looked
-            continue
-        if int(fields[3]) == session_id:  # fields after the name: state ppid pgrp session ...
-            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-    return total / ticks if stats else None
-
-
-def children_cpu_seconds() -> float:
-    """User + system CPU seconds of every waited-for child process so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_process(
-    command: list[str], folder: Path, log_name: str, env: dict[str, str]
-) -> tuple[float, float]:
-    """Run one command to completion in `folder`; its wall and CPU seconds (raises on failure).
-
-    CPU seconds say more than wall time on a machine shared with other jobs."""
-    log_path = folder / log_name
-    cpu_before = children_cpu_seconds()
-    started = time.perf_counter()
-    with log_path.open("w") as log:
-        code = subprocess.call(command, cwd=folder, env=env, stdout=log, stderr=log)
-    seconds = time.perf_counter() - started
-    if code != 0:
-        tail = "\n".join(log_path.read_text().splitlines()[-30:])
-        raise RuntimeError(f"{' '.join(command)} exited {code}; log {log_path}:\n{tail}")
-    return seconds, children_cpu_seconds() - cpu_before
-
-
-def parse_param(text: str) -> Any:
-    """An MLflow parameter string back to the value the search proposed."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"None": None, "True": True, "False": False}.get(text, text)
-
-
-def read_flow_run(tracking_uri: str) -> dict[str, Any]:
-    """The parent run's stage seconds and best trial, and every child run's trial."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
-    ids = [e.experiment_id for e in client.search_experiments()]
-    parent = client.search_runs(ids, filter_string="tags.`mleng.flow` = 'train'")[0]
-    children = client.search_runs(
-        ids, filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'", max_results=5000
-    )
-    trials = []
-    for child in children:
-        tags, params = child.data.tags, child.data.params
-        if "search.stage" not in tags:
-            continue
-        name = tags.get("mlflow.runName", "")
-        trials.append(
-            {
-                "family": params["family"],
-                "params": {k: parse_param(v) for k, v in params.items() if k != "family"},
-                "stage": tags["search.stage"],
-                "round": int(tags["search.round"]),
-                "index": int(name.split("-")[1]),
-                "fidelity": float(tags.get("search.fidelity", "1")),
-                "score": child.data.metrics.get(f"cv_{parent.data.params['metric']}_mean"),
-            }
-        )
-    stages = {
-        k.removeprefix("stage_seconds_"): v
-        for k, v in parent.data.metrics.items()
-        if k.startswith("stage_seconds_")
-    }
-    return {
-        "stage_seconds": stages,
-        "trials": sorted(trials, key=lambda t: t["index"]),
-        "best_trial": parent.data.tags.get("search.best_trial"),
-        "ensemble_chosen": parent.data.tags.get("ensemble.chosen"),
-        "decision_threshold": parent.data.params.get("decision_threshold"),
-        "test_metric": parent.data.metrics.get(f"test_{parent.data.params['metric']}"),
-    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,88 +127,13 @@ def result_path(quick: bool, mode: str) -> Path:
     return ROOT / "bench" / "results" / f"{name}.json"
 
 
-def read_log_span(log_path: Path, started: datetime) -> tuple[datetime, datetime] | None:
-    """The times of the first and last Prefect log lines of a process started at `started`
-    (Prefect stamps them HH:MM:SS.mmm in local time), or None when it logged none."""
-    stamps = []
-    for line in log_path.read_text(errors="replace").splitlines():
-        match = LOG_STAMP.match(line)
-        if match:
-            clock = datetime.strptime(match.group(1), "%H:%M:%S.%f").time()
-            stamp = datetime.combine(started.date(), clock)
-            stamps.append(
-                stamp + timedelta(days=1) if stamp < started - timedelta(hours=1) else stamp
-            )
-    return (stamps[0], stamps[-1]) if stamps else None
-
-
-def split_start_up(log_path: Path, started: datetime, ended: datetime) -> dict[str, float] | None:
-    """Where the flow process's time outside the flow run goes: from the process start to the
-    flow run's first log line (imports, the Prefect client or temporary server, the flow run's
-    creation) and from its last log line to the exit (the CLI's summary, flushing logs and
-    events, stopping a temporary server)."""
-    span = read_log_span(log_path, started)
-    if span is None:
-        return None
-    return {
-        "process_start_to_first_flow_log": round((span[0] - started).total_seconds(), 1),
-        "last_flow_log_to_process_exit": round((ended - span[1]).total_seconds(), 1),
-    }
-
-
-def add_outside_stages(split: dict[str, float] | None, outside: float) -> dict | None:
-    """The split of `start_up_and_exit` (the flow's wall time outside its stages) completed with
-    what of it falls inside the flow run: opening and closing the MLflow run (in the ephemeral
-    mode the new store's migration too), the summary artifacts, task and log calls between
-    stages."""
-    if split is None:
-        return None
-    rest = outside - sum(split.values())
-    return split | {"flow_run_outside_stages": round(rest, 1)}
-
-
-def time_flow(command: list[str], folder: Path, mode: str) -> dict[str, Any]:
-    """Run the flow once in `mode`; its wall and CPU seconds, where its start-up went, and what
-    was prepared untimed.
-
-    Standing: the Prefect server is up and the MLflow store migrated before the clock starts,
-    and the server is stopped once the flow has ended (so it does not share the cores with the
-    bare script)."""
-    if mode == "ephemeral":
-        started = datetime.now()
-        wall, cpu = run_process(command, folder, "flow.log", engine_environment(folder, None))
-        span = split_start_up(folder / "flow.log", started, datetime.now())
-        return {"wall": wall, "cpu": cpu, "start_up_split": span}
-    clock = time.perf_counter()
-    with standing_prefect_server(folder) as (api_url, server_pid):
-        server_start = time.perf_counter() - clock
-        migration = migrate_tracking_store(folder)
-        server_cpu_before = session_cpu_seconds(server_pid)
-        started = datetime.now()
-        wall, cpu = run_process(command, folder, "flow.log", engine_environment(folder, api_url))
-        span = split_start_up(folder / "flow.log", started, datetime.now())
-        server_cpu_after = session_cpu_seconds(server_pid)
-    server_cpu = None
-    if server_cpu_before is not None and server_cpu_after is not None:
-        server_cpu = round(server_cpu_after - server_cpu_before, 1)
-    return {
-        "wall": wall,
-        "cpu": cpu,
-        "start_up_split": span,
-        "untimed_preparation": {
-            "prefect_server_start_seconds": round(server_start, 1),
-            "mlflow_store_migration_seconds": round(migration, 1),
-        },
-        "server_cpu_seconds_during_flow": server_cpu,
-    }
-
-
-def time_bare(script: str, folder: Path, seed: int) -> tuple[dict, float, float]:
+def time_bare(script: str, folder: Path, args: argparse.Namespace) -> tuple[dict, float, float]:
     """Run one bare script (`fits` replays the flow's trials from trials.json in `folder`, `work`
-    runs its own search); its result, wall and CPU seconds."""
+    runs its own search with the flow's budget); its result, wall and CPU seconds."""
     out, trials_path = folder / f"bare_{script}.json", folder / "trials.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--bare", script]
-    command += ["--trials", str(trials_path), "--out", str(out), "--seed", str(seed)]
+    command += ["--trials", str(trials_path), "--out", str(out), "--seed", str(args.seed)]
+    command += ["--budget", str(QUICK_BUDGET)] if args.quick else []
     env = engine_environment(folder, None)
     wall, cpu = run_process(command, folder, f"bare_{script}.log", env)
     result = json.loads(out.read_text())
@@ -413,22 +187,22 @@ def measure_once(args: argparse.Namespace, mode: str, work_first: bool) -> dict[
     """One flow run and the two bare scripts, in a fresh folder; the comparison."""
     folder = Path(tempfile.mkdtemp(prefix="mleng-overhead-"))
     load_before = [round(x, 2) for x in os.getloadavg()]
-    budget = ["--budget", "10"] if args.quick else []
+    budget = ["--budget", str(QUICK_BUDGET)] if args.quick else []
     flow_command = [str(Path(sys.executable).parent / "mleng"), "train", str(CARD), *budget]
     flow_command += ["--seed", str(args.seed)]
     # The same work bare runs before the flow in every other repeat, so neither side always
     # gets the machine first; the fits replay the flow's trials, so they always follow it.
     bare, walls, cpu = {}, {}, {}
     if work_first:
-        bare["work"], walls["work"], cpu["work"] = time_bare("work", folder, args.seed)
+        bare["work"], walls["work"], cpu["work"] = time_bare("work", folder, args)
     timed = time_flow(flow_command, folder, mode)
     walls["flow"], cpu["flow"] = timed["wall"], timed["cpu"]
     print(f"flow ({mode}): {walls['flow']:.1f} s, {cpu['flow']:.1f} CPU s", flush=True)
     flow = read_flow_run(tracking_uri(folder))
     (folder / "trials.json").write_text(json.dumps(flow["trials"]))
-    bare["fits"], walls["fits"], cpu["fits"] = time_bare("fits", folder, args.seed)
+    bare["fits"], walls["fits"], cpu["fits"] = time_bare("fits", folder, args)
     if not work_first:
-        bare["work"], walls["work"], cpu["work"] = time_bare("work", folder, args.seed)
+        bare["work"], walls["work"], cpu["work"] = time_bare("work", folder, args)
     for script in ("fits", "work"):
         print(f"bare {script}: {walls[script]:.1f} s, {cpu[script]:.1f} CPU s", flush=True)
     comparison = compare(flow, bare, walls)
@@ -459,7 +233,8 @@ def measure_once(args: argparse.Namespace, mode: str, work_first: bool) -> dict[
         "mode_description": MODES[mode],
         "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "settings": {"card": "configs/adult.yaml", "quick": args.quick, "seed": args.seed,
-                     "budget": 10 if args.quick else "card (40)", "trials": len(flow["trials"])},
+                     "budget": QUICK_BUDGET if args.quick else "card (40)",
+                     "trials": len(flow["trials"])},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_before": load_before,
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
@@ -485,11 +260,12 @@ def main() -> None:
     )
     parser.add_argument("--bare", choices=("fits", "work"), help=argparse.SUPPRESS)  # a child
     parser.add_argument("--trials", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--budget", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         run = overhead_bare.run_fits if args.bare == "fits" else overhead_bare.run_work
-        run(CARD, args.trials, args.out, args.seed)
+        run(CARD, args.trials, args.out, args.seed, args.budget)
         return
     mode = "ephemeral" if args.ephemeral else TARGET_MODE
     runs = []

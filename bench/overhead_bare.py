@@ -24,52 +24,49 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-
-def plan_trial_workers(workers: int | None, cores: int) -> tuple[int, int]:
-    """(trials at once, threads per trial) as the flow's thread runner plans them
-    (tasks/runners.py, which imports Prefect): the card's workers or one per core, and the cores
-    split between them. Each trial's n_jobs and the OpenMP/BLAS pools are capped at that share;
-    without the cap two LightGBM trials each used every core here, 1.4x slower than the flow."""
-    workers = workers or cores
-    return workers, max(1, cores // workers)
+from mleng.reports.summary import time_stage  # the flow's own stage timer
 
 
 @contextmanager
-def timed(seconds: dict[str, float], step: str) -> Iterator[None]:
-    """Add how long the block took to `seconds[step]`."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
-
-
-def replay_trials(trials_path: Path, score: Callable, card: Any) -> list:
-    """Every trial the flow scored, round by round, on a thread pool sized as the flow's."""
+def open_trial_pool(card: Any, setup: Any) -> Iterator[tuple[ThreadPoolExecutor, Any]]:
+    """A thread pool sized as the flow's thread runner sizes it (`parallel.plan_workers`: the
+    card's workers or one per core, the cores split between them) and the folds' setup with each
+    trial's share of threads; OpenMP and BLAS capped at that share meanwhile. Without the cap two
+    LightGBM trials each used every core here, 1.4x slower than the flow."""
     from threadpoolctl import threadpool_limits
 
+    from mleng.training.parallel import plan_workers
+
+    workers, threads = plan_workers(card.search.runner.workers)
+    with ThreadPoolExecutor(workers) as pool, threadpool_limits(threads):
+        yield pool, dataclasses.replace(setup, threads=threads)
+
+
+def replay_trials(trials_path: Path, card: Any, columns: Any, rows: tuple, setup: Any) -> list:
+    """Every trial the flow scored (read from `trials_path`), round by round, on the pool."""
     from mleng.search.engine import Trial
-    from mleng.training.estimators import count_threads
+    from mleng.training.trials import score_trial
 
     given = json.loads(trials_path.read_text())
     trials = [Trial(**{k: v for k, v in t.items() if k != "score"}) for t in given]
-    workers, threads = plan_trial_workers(card.search.runner.workers, count_threads())
     results = []
-    with ThreadPoolExecutor(workers) as pool, threadpool_limits(threads):
+    with open_trial_pool(card, setup) as (pool, trial_setup):
         for round_ in sorted({t.round for t in trials}):
             batch = [t for t in trials if t.round == round_]
-            outcomes = pool.map(lambda t: score(t, threads), batch)
+            outcomes = pool.map(lambda t: score_trial(t, columns, *rows, trial_setup), batch)
             results.extend(outcome.result for outcome in outcomes)
     return results
 
 
-def run_fits(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> None:
+def run_fits(
+    card_path: Path, trials_path: Path, out_path: Path, seed: int, budget: int | None = None
+) -> None:
     """The flow's fits without the flow: the same rows, folds, configurations, refit, ensemble,
     threshold and test scoring; seconds per step to `out_path`."""
     import pandas as pd
@@ -78,6 +75,7 @@ def run_fits(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
     from mleng.card import load_card
     from mleng.data.loading import infer_feature_columns
     from mleng.data.split import cap_rows, split_dataset
+    from mleng.search.engine import full_cost, select_best
     from mleng.training.cv import FoldSetup, build_pipeline, fit_pipeline
     from mleng.training.ensemble_selection import EnsembleRows, build_final_ensemble
     from mleng.training.threshold import (
@@ -85,39 +83,32 @@ def run_fits(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         resolve_positive_label,
         tune_out_of_fold_threshold,
     )
-    from mleng.training.trials import score_trial
 
     seconds: dict[str, float] = {}
-    with timed(seconds, "load_split"):
-        card = load_card(card_path)
+    with time_stage(seconds, "load_split"):
+        card = load_card(card_path).with_overrides(budget)  # the flow's --budget, if any
         frame = pd.read_csv(card.path)
         columns = infer_feature_columns(frame, card)
         split = split_dataset(frame, card, columns)
         search_x, search_y = cap_rows(split.train_x, split.train_y, card, seed)
         setup = FoldSetup.for_run(card, columns, seed, None)
 
-    with timed(seconds, "search"):
-        results = replay_trials(
-            trials_path,
-            lambda t, threads: score_trial(
-                t, columns, search_x, search_y, dataclasses.replace(setup, threads=threads)
-            ),
-            card,
-        )
-    with timed(seconds, "refit_best"):
-        full = [r for r in results if r.trial.fidelity >= 1.0 and r.score == r.score]
-        best = max(full, key=lambda r: r.score)
+    with time_stage(seconds, "search"):
+        results = replay_trials(trials_path, card, columns, (search_x, search_y), setup)
+    with time_stage(seconds, "refit_best"):
+        full = full_cost(results)
+        best = select_best(full)
         pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
         served_setup = FoldSetup.for_run(card, columns, seed, None)
         pipeline = fit_pipeline(pipeline, split.train_x, split.train_y, served_setup)
-    with timed(seconds, "ensemble"):
+    with time_stage(seconds, "ensemble"):
         rows = EnsembleRows(search_x, search_y, setup, split.train_x, split.train_y, served_setup)
         pipeline, choice = build_final_ensemble(columns, full, pipeline, rows)
-    with timed(seconds, "threshold"):
+    with time_stage(seconds, "threshold"):
         decision = tune_out_of_fold_threshold(pipeline, split.train_x, split.train_y, served_setup)
         positive = resolve_positive_label(card, split.train_y)
         model = attach_threshold(pipeline, decision, positive, split.train_x, split.train_y)
-    with timed(seconds, "test_scoring"):
+    with time_stage(seconds, "test_scoring"):
         proba = model.predict_proba(split.test_x)[:, list(model.classes_).index(positive)]
         model.predict(split.test_x)
         auc = roc_auc_score(split.test_y == positive, proba)
@@ -139,21 +130,16 @@ def describe_model(best: Any, choice: Any, decision: Any, metric: float, trials:
 
 def search_like_the_flow(card: Any, spaces: dict, columns: Any, rows: tuple, setup: Any, seed: int):
     """The flow's search itself, proposals included (the card's strategy, budget, early stopping
-    and halving), each round's trials on a thread pool sized as the flow's thread runner; the
-    same seed and scores give the flow's trials."""
-    from threadpoolctl import threadpool_limits
-
+    and halving), each round's trials on the pool; the same seed and scores give the flow's
+    trials."""
     from mleng.search.engine import EarlyStopping, run_search
     from mleng.search.halving import Halving
-    from mleng.training.estimators import count_threads
     from mleng.training.trials import score_trial
 
     search = card.search
-    workers, threads = plan_trial_workers(search.runner.workers, count_threads())
-    trial_setup = dataclasses.replace(setup, threads=threads)
     halving = Halving() if search.halving else None
     stopping = EarlyStopping(search.patience, search.min_improvement, search.time_budget_s, halving)
-    with ThreadPoolExecutor(workers) as pool, threadpool_limits(threads):
+    with open_trial_pool(card, setup) as (pool, trial_setup):
 
         def evaluate_batch(trials: list) -> list:
             return list(
@@ -166,9 +152,12 @@ def search_like_the_flow(card: Any, spaces: dict, columns: Any, rows: tuple, set
         )  # fmt: skip
 
 
-def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> None:
+def run_work(
+    card_path: Path, trials_path: Path, out_path: Path, seed: int, budget: int | None = None
+) -> None:
     """The flow's whole work without Prefect and MLflow, its reports written to a folder beside
-    `out_path`; seconds per flow stage to `out_path` (the flow's stage names). The search runs
+    `out_path`; seconds per flow stage to `out_path` (the flow's stage names). `budget`: the
+    flow's `--budget`, so the search spends the same. The search runs
     itself, as the flow's does (`trials_path`, the flow's trials, is not read: the benchmark
     compares their number and the best)."""
     import cloudpickle
@@ -230,22 +219,22 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
 
     seconds: dict[str, float] = {}
-    with timed(seconds, "load"):
-        card = load_card(card_path)
+    with time_stage(seconds, "load"):
+        card = load_card(card_path).with_overrides(budget)  # the flow's --budget, if any
         frame = build_examples(load_dataset(card), card)
         frame = limit_rows(frame, card.data_checks.sampling, card.target, seed,
                            regression=card.task == "regression")  # fmt: skip
         keys = format_row_keys(compute_row_keys(frame, card))
         lineage = describe_lineage(card, digest_keys(keys), seed)
         write("card.json", json.dumps(card.model_dump(mode="json")))
-    with timed(seconds, "validate"):
+    with time_stage(seconds, "validate"):
         suite_path = resolve_expectations_path(card)
         report = validate_frame(frame, load_suite(suite_path), source=describe_source(card))
         write("data_validation/report.md", render_validation_markdown(report))
         write("data_validation/report.html", render_validation_html(report))
         write("data_validation/report.json", json.dumps(report.to_dict(), default=str))
         raise_for_failures(report, suite_path)
-    with timed(seconds, "data_checks"):
+    with time_stage(seconds, "data_checks"):
         columns = infer_feature_columns(frame, card)
         checks = run_data_checks(frame, card, columns, seed)
         write("data_report/report.md", checks.render_markdown())
@@ -255,20 +244,20 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         outcome = enforce_policies(checks.findings, frame, "Data", describe_source(card))
         frame, columns = outcome.frame, drop_columns(columns, outcome.dropped_columns)
         warnings = [finding for finding in checks.findings if finding.policy == "warn"]
-    with timed(seconds, "split"):
+    with time_stage(seconds, "split"):
         split = split_dataset(frame, card, columns)
         enforce_policies(check_split(split, card), split.train_rows, "Split", describe_source(card))
         train_keys = format_row_keys(compute_row_keys(split.train_rows, card))
         write("split/train_keys.txt", "\n".join(train_keys))
-    with timed(seconds, "features_report"):
+    with time_stage(seconds, "features_report"):
         features = build_features_report(
             split.train_x, split.train_y, split.test_x, columns, card, seed=seed
         )
         write("features/report.md", render_features_markdown(features))
         write("features/report.json", json.dumps(features, default=str))
-    with timed(seconds, "baselines"):
+    with time_stage(seconds, "baselines"):
         baselines = score_baselines(card, split, seed)
-    with timed(seconds, "search"):
+    with time_stage(seconds, "search"):
         n_categorical, n_text = len(columns.categorical), len(columns.text)
         traits = describe_data(n_categorical, split.train_y, card.task, n_text)
         spaces = choose_families(card, len(split.train_x), len(columns.all), traits).spaces
@@ -277,7 +266,7 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         results = search_like_the_flow(card, spaces, columns, (search_x, search_y), setup, seed)
         full = full_cost(results)
         best = select_best(full)
-    with timed(seconds, "refit"):
+    with time_stage(seconds, "refit"):
         pipeline = build_pipeline(card, columns, best.trial.family, best.trial.params, seed)
         served_setup = FoldSetup.for_run(card, columns, seed, None)
         pipeline = fit_pipeline(pipeline, split.train_x, split.train_y, served_setup)
@@ -288,7 +277,7 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         positive = resolve_positive_label(card, split.train_y)
         model = attach_threshold(pipeline, decision, positive, split.train_x, split.train_y)
         latency_ms = measure_latency_ms(model, split.test_x)
-    with timed(seconds, "evaluate"):
+    with time_stage(seconds, "evaluate"):
         predictions = predict_with(model, split.test_x)
         truth = Truth(card.task, split.test_y, card.positive_label)
         resampling = Resampling(1000, seed=seed)
@@ -302,7 +291,7 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         if fairness is not None:
             write("evaluation/group_fairness.md", render_bias_markdown(fairness))
         evidence = TestEvidence(predictions, intervals, baselines)
-    with timed(seconds, "assess"):
+    with time_stage(seconds, "assess"):
         assessment = assess_model(card, model, evidence, results, split, seed)
         images = {
             f"plots/{name}.png": render_png(figure) for name, figure in assessment.figures.items()
@@ -310,7 +299,7 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
         for path, png in images.items():
             write(path, png)
         assessment.figure_images = images
-    with timed(seconds, "gate"):
+    with time_stage(seconds, "gate"):
         primary, gate_baselines = select_gate_inputs(card, intervals, baselines, None)
         metric, lower_is_better = read_primary(card)
         gate = decide_promotion(
@@ -319,7 +308,7 @@ def run_work(card_path: Path, trials_path: Path, out_path: Path, seed: int) -> N
                          warnings, assessment.stable_share, latency_ms),
             max_latency_ms=card.requirements.max_latency_ms,
         )  # fmt: skip
-    with timed(seconds, "register"):
+    with time_stage(seconds, "register"):
         write("model/model.pkl", cloudpickle.dumps(model))
         fast = build_fast_path(
             model, (columns.numeric, columns.categorical), split.train_x, split.test_x

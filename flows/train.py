@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Literal
 
 from mleng.runtime import apply_runtime_defaults
@@ -26,6 +24,7 @@ from mleng.reports.summary import (
     explain_stop,
     render_summary_markdown,
     summarize_families,
+    time_stage,
 )
 from mleng.search.engine import (
     EarlyStopping,
@@ -80,16 +79,6 @@ from tasks.training import (
 )
 
 
-@contextmanager
-def timed(stage_seconds: dict[str, float], stage: str) -> Iterator[None]:
-    """Record how long a stage took, for the summary table."""
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        stage_seconds[stage] = round(time.perf_counter() - started, 2)
-
-
 @flow(name="train", log_prints=True)
 def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run form
     card_path: str = "configs/adult.yaml",
@@ -121,7 +110,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
             to the card's search.runner.kind.
     """
     seconds: dict[str, float] = {}
-    with timed(seconds, "load"):
+    with time_stage(seconds, "load"):
         card = read_card(card_path, budget, strategy, time_budget_s, runner)
         stream = None  # larger than memory: read in chunks; checks and search see a sample
         if card.requirements.larger_than_memory:
@@ -153,31 +142,31 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
         if unchanged is not None:
             return finish_unchanged(context, summary, unchanged, seconds)
 
-        with timed(seconds, "validate"):
+        with time_stage(seconds, "validate"):
             report = validate_data(context, frame)
             summary.validation = (
                 f"passed ({len(report.outcomes)} expectations on {report.n_rows} rows)"
             )
 
-        with timed(seconds, "data_checks"):
+        with time_stage(seconds, "data_checks"):
             frame, columns, data_warnings = check_data(
                 context, frame, infer_feature_columns(frame, card)
             )
             summary.data_warnings = [finding.message for finding in data_warnings]
 
-        with timed(seconds, "split"):
+        with time_stage(seconds, "split"):
             split = split_data(context, frame, columns)
             check_split_rows(context, split)
             summary.rows = {"train": len(split.train_rows), "test": len(split.test_rows)}
 
-        with timed(seconds, "features_report"):
+        with time_stage(seconds, "features_report"):
             report_features(context, split)
 
-        with timed(seconds, "baselines"):
+        with time_stage(seconds, "baselines"):
             baselines = evaluate_baselines(context, split)
             summary.baselines = {name: scores[card.metric] for name, scores in baselines.items()}
 
-        with timed(seconds, "search"):
+        with time_stage(seconds, "search"):
             spaces = choose_candidates(context, columns, len(split.train_x), split.train_y)
             search_x, search_y = cap_rows(split.train_x, split.train_y, card, seed)
             holdout = choose_validation_rows(context, columns, search_x, search_y, split.test_x)
@@ -225,7 +214,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
             summary.search = describe_search(card.search, spent, stopped_by)
             summary.best_per_family = summarize_families(results, card.lower_is_better)
 
-        with timed(seconds, "refit"):
+        with time_stage(seconds, "refit"):
             if stream is not None:  # partial_fit over every training chunk; no ensemble
                 log_stream_sample(context, stream)
                 pipeline = refit_incremental(context, columns, best, split, stream)
@@ -234,7 +223,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
                 pipeline = refit_best(context, columns, best, split.train_x, split.train_y)
             # The served decision is tuned on the rows and refit it will be served from.
             served_setup = FoldSetup.for_run(card, columns, seed, None)
-            with timed(seconds, "ensemble"):  # a part of refit: out-of-fold fits, member refits
+            with time_stage(seconds, "ensemble"):  # in refit: out-of-fold fits, member refits
                 rows = EnsembleRows(
                     search_x, search_y, setup, split.train_x, split.train_y, served_setup,
                     held_out,
@@ -252,7 +241,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
                 streamed = evaluate_streamed_test(context, model, split)
                 summary.validation += f"; {stream.statement}; streamed {streamed}"
 
-        with timed(seconds, "evaluate"):
+        with time_stage(seconds, "evaluate"):
             predictions, intervals = evaluate_on_test(context, model, split)
             simple = weigh_simple_baselines(context, predictions, baselines, split)
             adopted = simple.baseline if prefers_simple(context, simple) else None
@@ -267,10 +256,10 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
             }
             measure_group_fairness(context, split.test_rows, predictions)
 
-        with timed(seconds, "assess"):
+        with time_stage(seconds, "assess"):
             assessment = assess_model(context, model, evidence, results, split)
 
-        with timed(seconds, "gate"):
+        with time_stage(seconds, "gate"):
             comparison = compare_with_champion(context, predictions, split)
             primary, gate_baselines = select_gate_inputs(card, intervals, baselines, adopted)
             decision = gate_promotion(
@@ -285,7 +274,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
                             intervals[card.metric], context.read_tag("data.more_data"))
             )  # fmt: skip
 
-        with timed(seconds, "register"):
+        with time_stage(seconds, "register"):
             facts = {
                 f"metric.{name}": f"{value[0]:.6g}" for name, value in summary.test_metrics.items()
             }

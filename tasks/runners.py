@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from mleng.card.runner import TrialRunnerSettings
 from mleng.errors import CardError
-from mleng.training.estimators import count_threads
+from mleng.training import parallel
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,7 @@ class TrialRunner:
 
 def plan_workers(settings: TrialRunnerSettings) -> tuple[int, int]:
     """(trials at once, threads per trial): the cores split so none is oversubscribed."""
-    cores = count_threads()
-    workers = settings.workers or cores
-    return workers, max(1, cores // workers)
+    return parallel.plan_workers(settings.workers)
 
 
 @contextmanager

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mleng.card import SearchConfig
+
+
+@contextmanager
+def time_stage(stage_seconds: dict[str, float], stage: str) -> Iterator[None]:
+    """Record how long a stage took (seconds, 2 decimals), for the summary's stage table."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stage_seconds[stage] = round(time.perf_counter() - started, 2)
 
 
 @dataclass

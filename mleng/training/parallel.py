@@ -30,3 +30,11 @@ def map_side_by_side(function: Callable[[Item], Result], items: Iterable[Item]) 
 
     with ThreadPoolExecutor(count_threads()) as pool:
         return list(pool.map(alone, items))
+
+
+def plan_workers(workers: int | None) -> tuple[int, int]:
+    """(trials at once, threads per trial): `workers` (or one per core) and the cores split
+    between them, so trials side by side never oversubscribe the cores."""
+    cores = count_threads()
+    workers = workers or cores
+    return workers, max(1, cores // workers)
