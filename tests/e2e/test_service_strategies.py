@@ -148,7 +148,14 @@ def test_canary_keeps_each_caller_on_one_side_and_ends_itself_when_the_challenge
         time.sleep(0.25)
     assert status["strategy"]["kind"] == "single"
     assert "mean reward" in status["strategy"]["rolled_back"]
-    tags = MlflowClient(service.tracking_uri).get_registered_model(NAME).tags
+    # The service ends the canary in memory first, then writes the registry off the event loop:
+    # the tag follows within the same deadline.
+    client = MlflowClient(service.tracking_uri)
+    while time.monotonic() < deadline:
+        tags = client.get_registered_model(NAME).tags
+        if json.loads(tags["mleng.serving.strategy"])["kind"] == "single":
+            break
+        time.sleep(0.25)
     assert json.loads(tags["mleng.serving.strategy"])["kind"] == "single"
     assert {predict(service, rows, key)["model_version"] for key in keys[:6]} == {first}
 
