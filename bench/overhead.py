@@ -68,7 +68,9 @@ TARGET_RATIO = 1.10
 QUICK_BUDGET = 10
 TARGET_MODE = "standing"
 MODES = {
-    "standing": "standing Prefect server, migrated MLflow sqlite store (as after `mleng stack up`)",
+    "standing": (
+        "standing Prefect server that has served a flow before, migrated MLflow sqlite store"
+    ),
     "ephemeral": "temporary Prefect server started by the flow, new MLflow sqlite store",
 }
 

@@ -149,9 +149,8 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
             )
 
         with time_stage(seconds, "data_checks"):
-            frame, columns, data_warnings = check_data(
-                context, frame, infer_feature_columns(frame, card)
-            )
+            checked = check_data(context, frame, infer_feature_columns(frame, card))
+            frame, columns, data_warnings = checked.frame, checked.columns, checked.warnings
             summary.data_warnings = [finding.message for finding in data_warnings]
 
         with time_stage(seconds, "split"):
@@ -271,7 +270,7 @@ def train(  # noqa: PLR0913 - one parameter per field of the Prefect UI's run fo
             )  # fmt: skip
             summary.worth = describe_worth(
                 WorthInputs(card, simple, adopted, latency_ms, data_warnings, summary.best_family,
-                            intervals[card.metric], context.read_tag("data.more_data"))
+                            intervals[card.metric], checked.more_data)
             )  # fmt: skip
 
         with time_stage(seconds, "register"):

@@ -44,10 +44,6 @@ class RunContext:
         """Params, metrics and tags on the parent run, batched."""
         runs.log_values(self.client, self.run_id, params=params, metrics=metrics, tags=tags)
 
-    def read_tag(self, key: str) -> str | None:
-        """A tag an earlier stage set on the parent run (None when it set none)."""
-        return self.client.get_run(self.run_id).data.tags.get(key)
-
     def log_text(self, text: str, artifact_file: str) -> None:
         """A text artifact (markdown, HTML) on the parent run."""
         runs.log_text(self.client, self.run_id, text, artifact_file)

@@ -5,6 +5,7 @@ policies; the split's overlap checks; model metrics per sensitive group."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 from prefect import task
@@ -36,24 +37,37 @@ def sample_data(frame: pd.DataFrame, card: DatasetCard, seed: int) -> pd.DataFra
     return limit_rows(frame, card.data_checks.sampling, card.target, seed, regression=regression)
 
 
-def log_extrapolation(context: RunContext, curve: LearningCurve | None) -> None:
-    """The rows a stated gain would take, as run metrics and a tag the model card can cite."""
+@dataclass(frozen=True)
+class CheckedData:
+    """What the data stage hands on: the frame and columns kept, the findings that only warn,
+    and the learning curve's extrapolation for the model card (None when it made none)."""
+
+    frame: pd.DataFrame
+    columns: FeatureColumns
+    warnings: list[Finding]
+    more_data: str | None
+
+
+def log_extrapolation(context: RunContext, curve: LearningCurve | None) -> str | None:
+    """The rows a stated gain would take, as run metrics and a tag; returns the tag's text for
+    the model card, so no later stage has to read the run back."""
     if curve is None or curve.extrapolation is None:
-        return
+        return None
     found = curve.extrapolation
     metrics = {"data_extrapolation_gain": found.gain, "data_curve_exponent": found.exponent}
     if math.isfinite(found.rows_needed):
         metrics["data_rows_needed_for_gain"] = found.rows_needed
-    context.log(metrics=metrics, tags={"data.more_data": found.explanation[:500]})
+    explanation = found.explanation[:500]
+    context.log(metrics=metrics, tags={"data.more_data": explanation})
     print(f"learning curve: {found.explanation}")
+    return explanation
 
 
 @task(cache_policy=NO_CACHE)
-def check_data(
-    context: RunContext, frame: pd.DataFrame, columns: FeatureColumns
-) -> tuple[pd.DataFrame, FeatureColumns, list[Finding]]:
+def check_data(context: RunContext, frame: pd.DataFrame, columns: FeatureColumns) -> CheckedData:
     """Answer the five data questions, detect leakage and biased samples or labels, apply the
-    policies; return the frame and columns kept, and the findings that only warn."""
+    policies; return the frame and columns kept, the findings that only warn and the learning
+    curve's extrapolation."""
     card = context.card
     checks = run_data_checks(frame, card, columns, context.seed)
     context.publish_markdown(
@@ -65,14 +79,15 @@ def check_data(
     seconds = {f"data_check_seconds_{step}": value for step, value in checks.report.seconds.items()}
     counts = {f"data_findings_{policy}": n for policy, n in checks.count_findings().items()}
     context.log(metrics=counts | seconds)
-    log_extrapolation(context, checks.report.learning_curve)
+    more_data = log_extrapolation(context, checks.report.learning_curve)
     outcome = enforce_policies(checks.findings, frame, "Data", describe_source(card))
     for warning in outcome.warnings:
         print(f"data check warning: {warning}")
     if outcome.dropped_columns:
         context.log(tags={"data.dropped_columns": ",".join(outcome.dropped_columns)})
     warned = [finding for finding in checks.findings if finding.policy == "warn"]
-    return outcome.frame, drop_columns(columns, outcome.dropped_columns), warned
+    kept = drop_columns(columns, outcome.dropped_columns)
+    return CheckedData(outcome.frame, kept, warned, more_data)
 
 
 @task(cache_policy=NO_CACHE)
