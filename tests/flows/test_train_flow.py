@@ -94,7 +94,9 @@ def test_train_flow_logs_search_stages_intervals_and_registers_a_servable_champi
     # The data stage's learning-curve extrapolation reaches the worth lines it is cited in.
     more_data = parent.data.tags.get("data.more_data")
     cited = [line for line in summary.worth if line.startswith("more data")]
-    assert cited == ([f"more data (learning-curve extrapolation): {more_data}"] if more_data else [])
+    assert cited == (
+        [f"more data (learning-curve extrapolation): {more_data}"] if more_data else []
+    )
     assert version.description.startswith("promoted: all gate checks passed")
     card_text = Path(
         client.download_artifacts(summary.parent_run_id, "model_card.md", str(adult_card.parent))
