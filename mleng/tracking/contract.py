@@ -290,9 +290,17 @@ class ContractSpec:
 
 
 def save_model(
-    path: str, mlflow_model: Model, sk_model: Any, spec: ContractSpec, **sklearn_options: Any
+    path: str,
+    mlflow_model: Model,
+    sk_model: Any,
+    spec: ContractSpec,
+    source_run_id: str | None = None,
+    **sklearn_options: Any,
 ) -> None:
     """Save `sk_model` with both flavours: the flavour function `Model.log(flavor=contract)` calls.
+
+    `source_run_id` is recorded in MLmodel (`get_model_info(uri).run_id`) when the model is
+    logged for a run that is not the active one.
 
     `mlflow.sklearn.save_model` (given `sklearn_options`: signature, input_example,
     pip_requirements, code_paths) writes the cloudpickle, the environment files, the code and the
@@ -302,6 +310,8 @@ def save_model(
     from mlflow import pyfunc
 
     options = {k: v for k, v in sklearn_options.items() if k in _SKLEARN_OPTIONS}
+    if source_run_id is not None:
+        mlflow_model.run_id = source_run_id
     spec = spec.with_model_text(sk_model)
     mlflow.sklearn.save_model(
         sk_model,

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import LoggedModelStatus, Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.types.schema import AnyType, ColSpec, DataType, Schema
@@ -115,6 +116,32 @@ def test_mlmodel_has_both_flavours_pinned_requirements_and_the_package(logged):
     assert (local / "code" / "mleng" / "tracking" / "contract.py").is_file()
     requirements = (local / "requirements.txt").read_text().split()
     assert requirements == registry.pinned_requirements()
+
+
+def test_the_logged_model_carries_its_runs_params_and_metrics_without_new_history(logged):
+    client = MlflowClient()
+    experiment = client.create_experiment(
+        "contract-linked", artifact_location=str(logged["folder"] / "linked")
+    )
+    run_id = client.create_run(experiment, run_name="train").info.run_id
+    client.log_batch(
+        run_id,
+        metrics=[Metric("test_roc_auc", 0.91, 1_000, 0), Metric("fit_seconds", 2.5, 1_001, 0)],
+        params=[Param("seed", "7")],
+    )
+    client.log_metric(run_id, "later_step", 0.5, timestamp=1_002, step=3)
+    uri = registry.log_model_contract(
+        run_id, logged["models"]["plain"], logged["features"], ADULT_NUMERIC, ADULT_CATEGORICAL
+    )
+    model = client.get_logged_model(uri.removeprefix("models:/"))
+    assert model.source_run_id == run_id and model.status == LoggedModelStatus.READY
+    assert model.params == {"seed": "7"}
+    assert {m.key: m.value for m in model.metrics} == {"test_roc_auc": 0.91, "fit_seconds": 2.5}
+    outputs = client.get_run(run_id).outputs.model_outputs
+    assert [(o.model_id, o.step) for o in outputs] == [(model.model_id, 0)]
+    history = client.get_metric_history(run_id, "test_roc_auc")
+    assert [(m.value, m.timestamp) for m in history] == [(0.91, 1_000)]
+    assert mlflow.models.get_model_info(uri).run_id == run_id
 
 
 def test_the_requirement_mismatch_check_is_off_only_inside_the_block_even_when_it_fails():
