@@ -22,6 +22,7 @@ each as the flow's thread runner.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import time
 from collections.abc import Iterator
@@ -31,6 +32,27 @@ from pathlib import Path
 from typing import Any
 
 from mleng.reports.summary import time_stage  # the flow's own stage timer
+
+FULL_COLLECTIONS = {"count": 0, "seconds": 0.0}
+
+
+def clock_full_collections() -> None:
+    """Count the collector's full collections and their seconds from here on. The script keeps
+    Python's thresholds, as a script a user writes would; the flow's runtime spaces full
+    collections out (`mleng.runtime.space_full_collections`), and the benchmark reports what
+    the ratio would be had the script done the same."""
+    started: dict[str, float] = {}
+
+    def on_collection(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started["at"] = time.perf_counter()
+        else:
+            FULL_COLLECTIONS["count"] += 1
+            FULL_COLLECTIONS["seconds"] += time.perf_counter() - started["at"]
+
+    gc.callbacks.append(on_collection)
 
 
 @contextmanager
@@ -69,6 +91,7 @@ def run_fits(
 ) -> None:
     """The flow's fits without the flow: the same rows, folds, configurations, refit, ensemble,
     threshold and test scoring; seconds per step to `out_path`."""
+    clock_full_collections()
     import pandas as pd
     from sklearn.metrics import roc_auc_score
 
@@ -114,7 +137,8 @@ def run_fits(
         auc = roc_auc_score(split.test_y == positive, proba)
     built = describe_model(best, choice, decision, float(auc), len(results))
     ended = {"ended_at": time.time()}  # the parent measures the teardown after it
-    out_path.write_text(json.dumps({"seconds": seconds, **built, **ended}, indent=2))
+    collections = {"full_collections": FULL_COLLECTIONS}
+    out_path.write_text(json.dumps({"seconds": seconds, **built, **collections, **ended}, indent=2))
 
 
 def describe_model(best: Any, choice: Any, decision: Any, metric: float, trials: int) -> dict:
@@ -160,6 +184,7 @@ def run_work(
     flow's `--budget`, so the search spends the same. The search runs
     itself, as the flow's does (`trials_path`, the flow's trials, is not read: the benchmark
     compares their number and the best)."""
+    clock_full_collections()
     import cloudpickle
 
     from mleng.assessment.assess import TestEvidence, assess_model
@@ -336,4 +361,5 @@ def run_work(
     test_metric = intervals[card.metric].estimate
     built = describe_model(best, choice, decision, float(test_metric), len(results))
     ended = {"ended_at": time.time()}  # the parent measures the teardown after it
-    out_path.write_text(json.dumps({"seconds": seconds, **built, **ended}, indent=2))
+    collections = {"full_collections": FULL_COLLECTIONS}
+    out_path.write_text(json.dumps({"seconds": seconds, **built, **collections, **ended}, indent=2))

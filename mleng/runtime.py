@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 # Each default fixes a measured problem on small offline machines:
@@ -26,11 +27,31 @@ RUNTIME_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
 
+# Python's collector thresholds: a full collection at most once per this many collections of
+# the middle generation (Python's default: 10).
+PYTHON_GC_THRESHOLDS = (700, 10, 10)
+FULL_COLLECTION_EVERY = 100
+
 
 def apply_runtime_defaults() -> None:
     """Set each default unless the user already chose a value."""
     for key, value in RUNTIME_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    space_full_collections()
+
+
+def space_full_collections() -> None:
+    """Run the collector's full (oldest-generation) collection ten times less often, unless the
+    thresholds were already changed from Python's defaults.
+
+    A full collection walks every container object alive, and a training process holds millions
+    that never die (the modules of Prefect, MLflow, Great Expectations, scikit-learn); the
+    garbage it makes is mostly arrays and frames freed by reference counting, not cycles. A
+    `train` run made 10 full collections taking 1.7 s of its 31 s; spaced out, 1 taking 0.26 s,
+    with the same peak memory (796 MB against 804 MB). The younger generations, where short-lived
+    cycles die, are collected as often as before."""
+    if gc.get_threshold() == PYTHON_GC_THRESHOLDS:
+        gc.set_threshold(*PYTHON_GC_THRESHOLDS[:2], FULL_COLLECTION_EVERY)
 
 
 def read_exit_code(code: object) -> int:

@@ -67,3 +67,49 @@ def test_the_mleng_command_exits_with_its_error_code_and_message(tmp_path):
     )
     assert done.returncode == 2
     assert "missing.yaml does not exist" in done.stderr + done.stdout
+
+
+GC_SCRIPT = textwrap.dedent(
+    """
+    import gc, sys, weakref
+    if sys.argv[1] == "chosen":
+        gc.set_threshold(1000, 20, 20)
+    if sys.argv[1] != "python":
+        from mleng.runtime import apply_runtime_defaults
+        apply_runtime_defaults()
+    full, freed = [0], [0]
+    gc.callbacks.append(lambda phase, info: full.__setitem__(0, full[0] + (
+        phase == "stop" and info["generation"] == 2)))
+    class Node:
+        pass
+    def count_freed():
+        freed[0] += 1
+    kept = [{"i": i} for i in range(200_000)]  # a long-lived heap, as the libraries' modules
+    for i in range(200_000):  # short-lived cycles, as a training run makes
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        weakref.finalize(a, count_freed)
+    print(gc.get_threshold(), full[0], freed[0])
+    """
+)
+
+
+def run_gc_script(mode: str) -> tuple[str, int, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", GC_SCRIPT, mode], capture_output=True, text=True, check=True
+    )
+    thresholds, full, freed = done.stdout.rsplit(" ", 2)
+    return thresholds, int(full), int(freed)
+
+
+def test_full_collections_are_spaced_out_and_short_lived_cycles_still_die():
+    python_thresholds, python_full, _ = run_gc_script("python")
+    thresholds, full, freed = run_gc_script("defaults")
+    assert python_thresholds == "(700, 10, 10)" and thresholds == "(700, 10, 100)"
+    assert python_full >= 5 and full <= python_full / 5
+    assert freed >= 199_000  # the young generations still collect the cycles
+
+
+def test_thresholds_a_user_already_chose_are_kept():
+    thresholds, _, _ = run_gc_script("chosen")
+    assert thresholds == "(1000, 20, 20)"
