@@ -20,6 +20,7 @@ from mlflow import MlflowClient
 
 from mleng.data.split import SplitData
 from mleng.reports.formatting import to_jsonable
+from mleng.serving.onnx_support import find_unconvertible_estimator
 from mleng.serving.served_model import (
     BASELINE_TAG,
     FAST_PATH_ARTIFACT,
@@ -47,6 +48,9 @@ def build_fast_path(
 ) -> FastPath:
     """Convert `model` and check it on held-out and training rows; never raises for a model
     that cannot convert (the reason says why and the service falls back)."""
+    gap = find_unconvertible_estimator(model)
+    if gap is not None:  # known without importing ONNX
+        return FastPath(None, fast_path_tags(None, f"not convertible: {gap}"))
     from mleng.serving.onnx_path import convert_to_onnx
 
     numeric, categorical = columns

@@ -15,47 +15,14 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto, numpy_helper
 from sklearn.base import BaseEstimator, is_classifier
-from sklearn.ensemble import (
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-    RandomForestClassifier,
-    RandomForestRegressor,
-)
-from sklearn.linear_model import (
-    ElasticNet,
-    Lasso,
-    LinearRegression,
-    LogisticRegression,
-    Ridge,
-    SGDClassifier,
-    SGDRegressor,
-)
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor
 
 from mleng.serving.onnx_graph import ML_DOMAIN, ML_OPSET, OPSET, GraphBuilder, UnsupportedStep
-
-SKLEARN_TREES = (
-    RandomForestClassifier,
-    RandomForestRegressor,
-    ExtraTreesClassifier,
-    ExtraTreesRegressor,
-    DecisionTreeClassifier,
-    DecisionTreeRegressor,
-)
-HIST_TREES = (HistGradientBoostingClassifier, HistGradientBoostingRegressor)
-SKL2ONNX_ESTIMATORS = (
-    LogisticRegression,
-    SGDClassifier,
-    MLPClassifier,
-    Ridge,
-    LinearRegression,
-    Lasso,
-    ElasticNet,
-    SGDRegressor,
-    MLPRegressor,
+from mleng.serving.onnx_support import (
+    HIST_TREES,
+    SKL2ONNX_ESTIMATORS,
+    SKLEARN_TREES,
+    describe_estimator_gap,
 )
 
 
@@ -72,7 +39,7 @@ def convert_estimator(
         return typed_outputs(named), None
     if isinstance(estimator, SKL2ONNX_ESTIMATORS):
         return convert_with_skl2onnx(estimator, features, width)
-    raise UnsupportedStep(f"estimator {type(estimator).__name__} has no exact ONNX conversion")
+    raise UnsupportedStep(describe_estimator_gap(estimator))
 
 
 def typed_outputs(named: dict[str, str]) -> dict[str, tuple[str, int]]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pickle
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 
 import numpy as np
@@ -193,6 +197,40 @@ def test_an_unsupported_estimator_is_refused_with_its_name(split, estimator, nam
     assert conversion.onnx_bytes is None
     assert conversion.max_abs_difference is None
     assert conversion.reason == f"not convertible: estimator {named} has no exact ONNX conversion"
+
+
+def test_registration_knows_an_unconvertible_estimator_without_importing_onnx(split, tmp_path):
+    features = build_feature_pipeline(NUMERIC, CATEGORICAL)
+    model = build_model_pipeline(features, KNeighborsClassifier(), NUMERIC, CATEGORICAL)
+    model.fit(split["train"], split["target"])
+    frozen = freeze_with_threshold(model, 0.4, POSITIVE, split["train"], split["target"])
+    (tmp_path / "model.pkl").write_bytes(pickle.dumps(frozen))
+    split["check"].to_pickle(tmp_path / "rows.pkl")
+    script = textwrap.dedent(
+        """
+        import pickle, sys
+        import pandas as pd
+        from mleng.serving.fast_path import FAST_PATH_REASON_TAG, build_fast_path
+        model = pickle.loads(open(sys.argv[1], "rb").read())
+        rows = pd.read_pickle(sys.argv[2])
+        fast = build_fast_path(model, (sys.argv[3].split(","), sys.argv[4].split(",")), rows, rows)
+        loaded = sorted(m for m in ("onnx", "onnxruntime", "skl2onnx") if m in sys.modules)
+        print(fast.onnx_bytes is None, fast.tags[FAST_PATH_REASON_TAG], loaded, sep="|")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "model.pkl"), str(tmp_path / "rows.pkl"),
+         ",".join(NUMERIC), ",".join(CATEGORICAL)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    no_graph, reason, loaded = done.stdout.strip().split("|")
+    full = convert_to_onnx(frozen, NUMERIC, CATEGORICAL, split["check"])
+    assert no_graph == "True" and loaded == "[]"
+    assert (
+        reason
+        == full.reason
+        == ("not convertible: estimator KNeighborsClassifier has no exact ONNX conversion")
+    )
 
 
 def test_an_unsupported_feature_step_is_refused_with_its_name(split):
