@@ -51,14 +51,19 @@ def test_sample_data_keeps_every_row_without_a_cap(card, adult_sample):
 def test_check_data_returns_the_frame_columns_and_warnings_and_logs_the_report(
     prefect_server, context, client: MlflowClient, adult_sample: pd.DataFrame
 ):
-    frame, columns, warned = check_data.fn(context, adult_sample, COLUMNS)
+    checked = check_data.fn(context, adult_sample, COLUMNS)
+    frame, columns, warned = checked.frame, checked.columns, checked.warnings
 
     pd.testing.assert_frame_equal(frame, adult_sample)
     assert columns == COLUMNS
     assert warned and all(finding.policy == "warn" for finding in warned)
     missing = {c for f in warned if f.detector == "missing_values" for c in f.columns}
     assert missing == set(COLUMNS_WITH_MISSING)
-    metrics = client.get_run(context.run_id).data.metrics
+    run = client.get_run(context.run_id)
+    metrics = run.data.metrics
+    # the learning curve's extrapolation: tagged on the run and handed on for the model card
+    assert checked.more_data is not None
+    assert checked.more_data == run.data.tags["data.more_data"]
     assert metrics["data_findings_warn"] == len(warned)
     assert metrics["data_findings_fail"] == 0 and metrics["data_findings_drop"] == 0
     assert {"data_check_seconds_usable", "data_check_seconds_sizeable"} <= set(metrics)
@@ -79,7 +84,8 @@ def test_check_data_drops_the_columns_a_drop_policy_names_and_tags_them(
     card = make_card(data_checks={"policies": {"missing_values": "drop"}})
     context = open_context(card)
 
-    frame, columns, warned = check_data.fn(context, adult_sample, COLUMNS)
+    checked = check_data.fn(context, adult_sample, COLUMNS)
+    frame, columns, warned = checked.frame, checked.columns, checked.warnings
 
     assert not set(COLUMNS_WITH_MISSING) & set(frame.columns)
     assert len(frame) == SAMPLE_ROWS
