@@ -55,6 +55,13 @@ def clock_full_collections() -> None:
     gc.callbacks.append(on_collection)
 
 
+def write_result(out_path: Path, seconds: dict[str, float], built: dict[str, Any]) -> None:
+    """The script's result for the parent: seconds per step, what it built, its full
+    collections, and when it ended (the parent measures the teardown after it)."""
+    result = {"seconds": seconds, **built, "full_collections": FULL_COLLECTIONS}
+    out_path.write_text(json.dumps(result | {"ended_at": time.time()}, indent=2))
+
+
 @contextmanager
 def open_trial_pool(card: Any, setup: Any) -> Iterator[tuple[ThreadPoolExecutor, Any]]:
     """A thread pool sized as the flow's thread runner sizes it (`parallel.plan_workers`: the
@@ -136,9 +143,7 @@ def run_fits(
         model.predict(split.test_x)
         auc = roc_auc_score(split.test_y == positive, proba)
     built = describe_model(best, choice, decision, float(auc), len(results))
-    ended = {"ended_at": time.time()}  # the parent measures the teardown after it
-    collections = {"full_collections": FULL_COLLECTIONS}
-    out_path.write_text(json.dumps({"seconds": seconds, **built, **collections, **ended}, indent=2))
+    write_result(out_path, seconds, built)
 
 
 def describe_model(best: Any, choice: Any, decision: Any, metric: float, trials: int) -> dict:
@@ -360,6 +365,4 @@ def run_work(
         write("model_card.html", render_html_page(embed_figures(markdown, images), card.model_name))
     test_metric = intervals[card.metric].estimate
     built = describe_model(best, choice, decision, float(test_metric), len(results))
-    ended = {"ended_at": time.time()}  # the parent measures the teardown after it
-    collections = {"full_collections": FULL_COLLECTIONS}
-    out_path.write_text(json.dumps({"seconds": seconds, **built, **collections, **ended}, indent=2))
+    write_result(out_path, seconds, built)

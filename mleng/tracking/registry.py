@@ -36,7 +36,7 @@ from mlflow.protos.databricks_pb2 import (
 from mlflow.utils.mlflow_tags import MLFLOW_MODEL_VERSIONS
 
 from mleng.errors import RegistryError
-from mleng.tracking import contract
+from mleng.tracking import contract, runs
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -45,7 +45,6 @@ CHAMPION_HISTORY_TAG = "mleng.champion.history"
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 RESOURCE_DOES_NOT_EXIST_CODE = ErrorCode.Name(RESOURCE_DOES_NOT_EXIST)
 INVALID_PARAMETER_VALUE_CODE = ErrorCode.Name(INVALID_PARAMETER_VALUE)
-MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
 T = TypeVar("T")
 
 
@@ -175,8 +174,7 @@ def link_run_outputs(client: MlflowClient, run: Run, model_id: str) -> None:
         for m in run.data.to_proto().metrics
         if m.step == 0
     ]
-    for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-        client.log_batch(run.info.run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
+    runs.log_metric_batches(client, run.info.run_id, metrics)
 
 
 def register_version(

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 PROJECT_ARTIFACTS = "mlartifacts"
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch call
 
 
 def resolve_tracking_uri() -> str:
@@ -93,8 +94,7 @@ def log_values(
         Param(key, str(value)[:6000]) for key, value in _flatten("", params or {}).items()
     ]
     tag_items = [RunTag(key, str(value)[:5000]) for key, value in (tags or {}).items()]
-    for start in range(0, len(metric_items), 1000):
-        client.log_batch(run_id, metrics=metric_items[start : start + 1000])
+    log_metric_batches(client, run_id, metric_items)
     small = param_items + tag_items
     for start in range(0, len(small), 100):
         chunk = small[start : start + 100]
@@ -103,6 +103,13 @@ def log_values(
             params=[item for item in chunk if isinstance(item, Param)],
             tags=[item for item in chunk if isinstance(item, RunTag)],
         )
+
+
+def log_metric_batches(client: MlflowClient, run_id: str, metrics: list[Metric]) -> None:
+    """Metric entities as they are (timestamps, steps, model ids kept), in batches of MLflow's
+    limit for one `log_batch` call."""
+    for start in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + MAX_METRICS_PER_BATCH])
 
 
 def log_text(client: MlflowClient, run_id: str, text: str, artifact_file: str) -> None:
